@@ -1,0 +1,60 @@
+using MlNetTransfer.Backbones;
+using MlNetTransfer.Cli.Commands;
+using MlNetTransfer.Data;
+using MlNetTransfer.Inference;
+using Spectre.Console.Cli;
+
+var app = new CommandApp();
+app.Configure(config =>
+{
+    config.SetApplicationName("mlnet-transfer");
+    config.UseAssemblyInformationalVersion();
+    config.AddCommand<TrainCommand>("train")
+        .WithDescription("Train an image classifier by feature extraction on a pretrained conv base; writes a model zip for ML.NET's PredictionEngine.")
+        .WithExample("train", "data/fashion-mnist-sample", "--out", "model.zip")
+        .WithExample("train", "photos/", "--base", "vgg16-keras", "--base-model", "vgg16-keras.onnx");
+    config.AddCommand<EvaluateCommand>("evaluate")
+        .WithDescription("Metrics of a model zip on labelled images: accuracy, per-class precision/recall/F1, confusion matrix, log-loss.")
+        .WithExample("evaluate", "model.zip", "data/fashion-mnist-sample");
+    config.AddCommand<PredictCommand>("predict")
+        .WithDescription("Label and top-k scores for an image, a folder or a manifest.")
+        .WithExample("predict", "model.zip", "photo.jpg", "--json");
+    config.AddCommand<BasesCommand>("bases")
+        .WithDescription("List the conv-base presets with their preprocessing and named blocks.");
+    config.SetExceptionHandler((exception, _) => ErrorReporter.Report(exception, args));
+});
+
+using var cancel = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) =>
+{
+    // First Ctrl+C asks the run to stop between steps; a second one ends the process.
+    if (!cancel.IsCancellationRequested)
+    {
+        e.Cancel = true;
+        cancel.Cancel();
+        Console.Error.WriteLine("Stopping (Ctrl+C again to kill)...");
+    }
+};
+return app.Run(args, cancel.Token);
+
+/// <summary>Every error is one line on standard error with a non-zero exit code; --verbose adds the stack trace.</summary>
+internal static class ErrorReporter
+{
+    public static int Report(Exception exception, string[] args)
+    {
+        bool verbose = args.Contains("--verbose") || args.Contains("-v");
+        var e = exception is CommandRuntimeException { InnerException: { } inner } ? inner : exception;
+        (string message, int code) = e switch
+        {
+            CommandParseException or CommandRuntimeException => ($"usage: {e.Message} (see --help)", 2),
+            OperationCanceledException => ("stopped by the user.", 130),
+            DatasetException or ConvBaseException or ModelLoadException or ImageReadException => (e.Message, 1),
+            FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException => (e.Message, 1),
+            _ => ($"{e.GetType().Name}: {e.Message}", 1),
+        };
+        Console.Error.WriteLine($"error: {message}");
+        if (verbose)
+            Console.Error.WriteLine(exception);
+        return code;
+    }
+}

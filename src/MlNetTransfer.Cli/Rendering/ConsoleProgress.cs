@@ -1,0 +1,91 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using MlNetTransfer.Progress;
+using Spectre.Console;
+using Spectre.Console.Rendering;
+
+namespace MlNetTransfer.Cli.Rendering;
+
+/// <summary>
+/// Renders the library's progress events: live bars with rate and ETA on a terminal, one line per step when the
+/// output is redirected (so a log file gets no bar garbage), nothing but warnings when quiet.
+/// </summary>
+public sealed class ConsoleProgress(IAnsiConsole console, bool quiet) : IProgress<ProgressEvent>
+{
+    private readonly ConcurrentDictionary<string, ProgressTask> _tasks = new();
+    private ProgressContext? _context;
+
+    /// <summary>Runs <paramref name="work"/> with live bars where the console allows it.</summary>
+    public T Run<T>(Func<T> work)
+    {
+        if (quiet || !ConsoleFactory.CanShowLiveProgress(console))
+            return work();
+        return console.Progress()
+            .AutoClear(false)
+            .HideCompleted(false)
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(),
+                new RateColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+            .Start(context =>
+            {
+                _context = context;
+                try
+                {
+                    return work();
+                }
+                finally
+                {
+                    _context = null;
+                }
+            });
+    }
+
+    public void Report(ProgressEvent value)
+    {
+        switch (value)
+        {
+            case ProgressNote note:
+                if (note.IsWarning || !quiet)
+                    console.MarkupLine(note.IsWarning ? $"[yellow]warning:[/] {Markup.Escape(note.Text)}" : $"[grey]{Markup.Escape(note.Text)}[/]");
+                break;
+            case StageStarted started when !quiet:
+                if (_context is { } context)
+                {
+                    var task = context.AddTask(Markup.Escape(started.Description), maxValue: Math.Max(1, started.Total));
+                    if (started.Total == 0) task.IsIndeterminate = true;
+                    _tasks[started.Stage] = task;
+                }
+                else
+                {
+                    console.MarkupLine($"{Markup.Escape(started.Description)}...");
+                }
+                break;
+            case StageAdvanced advanced when !quiet:
+                if (_tasks.TryGetValue(advanced.Stage, out var running))
+                    running.Value = advanced.Done;
+                break;
+            case StageFinished finished when !quiet:
+                if (_tasks.TryRemove(finished.Stage, out var done))
+                {
+                    done.IsIndeterminate = false;
+                    done.Value = done.MaxValue;
+                    done.StopTask();
+                }
+                else
+                {
+                    var rate = finished.Done > 0 && finished.Elapsed.TotalSeconds > 0
+                        ? string.Create(CultureInfo.InvariantCulture, $", {finished.Done / finished.Elapsed.TotalSeconds:F1}/s")
+                        : "";
+                    console.MarkupLine(string.Create(CultureInfo.InvariantCulture,
+                        $"  {Markup.Escape(finished.Stage)}: done{(finished.Done > 0 ? $", {finished.Done} items" : "")} in {finished.Elapsed.TotalSeconds:F1} s{rate}"));
+                }
+                break;
+        }
+    }
+
+    /// <summary>Items per second of a task (images, folds, epochs).</summary>
+    private sealed class RateColumn : ProgressColumn
+    {
+        public override IRenderable Render(RenderOptions options, ProgressTask task, TimeSpan deltaTime) =>
+            new Text(task.Speed is { } speed and > 0 ? speed.ToString("F1", CultureInfo.InvariantCulture) + "/s" : "", new Style(Color.Grey));
+    }
+}

@@ -1,0 +1,98 @@
+using System.Globalization;
+using MlNetTransfer.Data;
+using MlNetTransfer.Evaluation;
+using MlNetTransfer.Training;
+using Spectre.Console;
+
+namespace MlNetTransfer.Cli.Rendering;
+
+/// <summary>Tables for the data summary, metrics, per-class scores and the confusion matrix.</summary>
+public static class ReportRenderer
+{
+    private static string F(double v, string format = "F4") => v.ToString(format, CultureInfo.InvariantCulture);
+
+    public static void Dataset(IAnsiConsole console, ImageDataset dataset, bool verbose)
+    {
+        var splits = new[] { DatasetSplit.Train, DatasetSplit.Validation, DatasetSplit.Test }.Where(s => dataset.Get(s).Count > 0).ToList();
+        console.MarkupLine($"[bold]Data[/]: {Markup.Escape(dataset.Source)} ({Markup.Escape(dataset.SplitOrigin)}), {dataset.Classes.Count} classes");
+        var table = new Table().AddColumn("class");
+        foreach (var s in splits)
+            table.AddColumn(new TableColumn(s.ToString().ToLowerInvariant()).RightAligned());
+        var counts = splits.ToDictionary(s => s, dataset.Counts);
+        foreach (var c in dataset.Classes)
+            table.AddRow(new[] { Markup.Escape(c) }.Concat(splits.Select(s => counts[s][c].ToString(CultureInfo.InvariantCulture))).ToArray());
+        table.AddRow(new[] { "[bold]total[/]" }.Concat(splits.Select(s => $"[bold]{dataset.Get(s).Count}[/]")).ToArray());
+        console.Write(table);
+        Skipped(console, dataset.Skipped, verbose);
+    }
+
+    public static void Skipped(IAnsiConsole console, IReadOnlyList<SkippedFile> skipped, bool verbose)
+    {
+        if (skipped.Count == 0)
+            return;
+        console.MarkupLine($"[yellow]Skipped {skipped.Count} file(s):[/]");
+        int shown = verbose ? skipped.Count : Math.Min(skipped.Count, 20);
+        foreach (var s in skipped.Take(shown))
+            console.MarkupLine($"  [yellow]-[/] {Markup.Escape(s.Path)}: {Markup.Escape(s.Reason)}");
+        if (shown < skipped.Count)
+            console.MarkupLine($"  ... and {skipped.Count - shown} more (--verbose lists all; the metrics JSON has every one)");
+    }
+
+    public static void CrossValidation(IAnsiConsole console, IReadOnlyList<CrossValidationResult> rows, float chosen)
+    {
+        if (rows.Count == 0)
+            return;
+        var table = new Table().Title("[bold]Head regularization[/] (cross-validation on the training split)")
+            .AddColumn(new TableColumn("L2").RightAligned()).AddColumn(new TableColumn("accuracy").RightAligned()).AddColumn(new TableColumn("log-loss").RightAligned());
+        foreach (var r in rows)
+        {
+            var mark = r.L2 == chosen ? "[bold green]" : "";
+            var end = r.L2 == chosen ? "[/]" : "";
+            table.AddRow($"{mark}{F(r.L2, "G4")}{end}", $"{mark}{F(r.Accuracy)}{end}", $"{mark}{F(r.LogLoss)}{end}");
+        }
+        console.Write(table);
+    }
+
+    public static void Metrics(IAnsiConsole console, IReadOnlyList<ClassificationReport> reports)
+    {
+        var summary = new Table().Title("[bold]Metrics[/]").AddColumn("split").AddColumn(new TableColumn("images").RightAligned())
+            .AddColumn(new TableColumn("accuracy").RightAligned()).AddColumn(new TableColumn("macro accuracy").RightAligned())
+            .AddColumn(new TableColumn("log-loss").RightAligned());
+        foreach (var r in reports)
+            summary.AddRow(r.Split, r.Count.ToString(CultureInfo.InvariantCulture), $"[bold]{F(r.MicroAccuracy)}[/]", F(r.MacroAccuracy), F(r.LogLoss));
+        console.Write(summary);
+        foreach (var r in reports)
+        {
+            PerClass(console, r);
+            Confusion(console, r);
+        }
+    }
+
+    public static void PerClass(IAnsiConsole console, ClassificationReport report)
+    {
+        var table = new Table().Title($"[bold]Per class[/] ({report.Split})").AddColumn("class")
+            .AddColumn(new TableColumn("precision").RightAligned()).AddColumn(new TableColumn("recall").RightAligned())
+            .AddColumn(new TableColumn("F1").RightAligned()).AddColumn(new TableColumn("support").RightAligned());
+        foreach (var c in report.PerClass)
+            table.AddRow(Markup.Escape(c.Class), F(c.Precision), F(c.Recall), F(c.F1), c.Support.ToString(CultureInfo.InvariantCulture));
+        console.Write(table);
+    }
+
+    public static void Confusion(IAnsiConsole console, ClassificationReport report)
+    {
+        var table = new Table().Title($"[bold]Confusion matrix[/] ({report.Split}; rows = actual, columns = predicted)").AddColumn("actual \\ predicted");
+        foreach (var c in report.Classes)
+            table.AddColumn(new TableColumn(Markup.Escape(c)).RightAligned());
+        for (int a = 0; a < report.Classes.Count; a++)
+        {
+            var cells = new List<string> { Markup.Escape(report.Classes[a]) };
+            for (int p = 0; p < report.Classes.Count; p++)
+            {
+                int n = report.ConfusionMatrix[a][p];
+                cells.Add(n == 0 ? "[grey]0[/]" : a == p ? $"[green]{n}[/]" : $"[red]{n}[/]");
+            }
+            table.AddRow(cells.ToArray());
+        }
+        console.Write(table);
+    }
+}

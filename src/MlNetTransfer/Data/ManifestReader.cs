@@ -1,0 +1,121 @@
+namespace MlNetTransfer.Data;
+
+/// <summary>
+/// A CSV or TSV manifest: <c>path,label[,split]</c>, one image a row, an optional header row, <c>#</c> comments.
+/// Relative paths resolve against the manifest's folder. The split column takes train, val/validation or test;
+/// without it, a seeded stratified split is made.
+/// </summary>
+public static class ManifestReader
+{
+    public static ImageDataset Read(string manifestPath, DatasetOptions options)
+    {
+        var ext = Path.GetExtension(manifestPath).ToLowerInvariant();
+        if (ext is not (".csv" or ".tsv" or ".txt"))
+            throw new DatasetException($"{manifestPath}: not a folder or a manifest (.csv or .tsv with path,label rows).");
+        char delimiter = ext == ".tsv" ? '\t' : ',';
+        var baseDir = Path.GetDirectoryName(manifestPath)!;
+        string[] lines;
+        try
+        {
+            lines = File.ReadAllLines(manifestPath);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new DatasetException($"{manifestPath}: cannot be read ({e.Message}).", e);
+        }
+
+        var skipped = new List<SkippedFile>();
+        var rows = new List<(LabeledImage Image, DatasetSplit? Split)>();
+        bool any = false;
+        for (int i = 0; i < lines.Length; i++)
+        {
+            var line = lines[i].Trim();
+            if (line.Length == 0 || line.StartsWith('#'))
+                continue;
+            var fields = SplitFields(line, delimiter);
+            if (!any && IsHeader(fields))
+            {
+                any = true;
+                continue;
+            }
+            any = true;
+            string where = $"{manifestPath} line {i + 1}";
+            if (fields.Count < 2 || fields[0].Length == 0 || fields[1].Length == 0)
+                throw new DatasetException($"{where}: expected 'path{delimiter}label', got '{line}'.");
+            var path = Path.GetFullPath(Path.IsPathRooted(fields[0]) ? fields[0] : Path.Combine(baseDir, fields[0]));
+            if (!File.Exists(path) && new FileInfo(path).LinkTarget is null)
+                throw new DatasetException($"{where}: '{fields[0]}' does not exist (relative paths resolve against {baseDir}).");
+            DatasetSplit? split = fields.Count > 2 && fields[2].Length > 0 ? ParseSplit(fields[2], where) : null;
+            if (ImageFileCheck.Inspect(path) is { } reason)
+                skipped.Add(new SkippedFile(path, reason));
+            else
+                rows.Add((new LabeledImage(path, fields[1]), split));
+        }
+
+        if (rows.Count > 0 && rows.All(r => r.Split is not null))
+        {
+            List<LabeledImage> Of(DatasetSplit s) => rows.Where(r => r.Split == s).Select(r => r.Image).ToList();
+            return new ImageDataset(manifestPath, "manifest", Of(DatasetSplit.Train), Of(DatasetSplit.Validation), Of(DatasetSplit.Test), skipped);
+        }
+        if (rows.Any(r => r.Split is not null))
+            throw new DatasetException($"{manifestPath}: some rows have a split column and some do not; give it on every row or none.");
+        var (train, validation) = StratifiedSplitter.Split(rows.Select(r => r.Image).ToList(), options.ValidationFraction, options.Seed);
+        return new ImageDataset(manifestPath, StratifiedSplitter.Describe(options.ValidationFraction, options.Seed), train, validation, [], skipped);
+    }
+
+    /// <summary>The image paths of a manifest (first column), labels optional: what <c>predict</c> reads.</summary>
+    public static List<string> ReadPaths(string manifestPath)
+    {
+        char delimiter = Path.GetExtension(manifestPath).Equals(".tsv", StringComparison.OrdinalIgnoreCase) ? '\t' : ',';
+        var baseDir = Path.GetDirectoryName(Path.GetFullPath(manifestPath))!;
+        var paths = new List<string>();
+        bool first = true;
+        foreach (var raw in File.ReadLines(manifestPath))
+        {
+            var line = raw.Trim();
+            if (line.Length == 0 || line.StartsWith('#'))
+                continue;
+            var fields = SplitFields(line, delimiter);
+            bool header = first && fields[0].ToLowerInvariant() is "path" or "imagepath" or "image" or "file" or "filename";
+            first = false;
+            if (!header && fields[0].Length > 0)
+                paths.Add(Path.GetFullPath(Path.IsPathRooted(fields[0]) ? fields[0] : Path.Combine(baseDir, fields[0])));
+        }
+        return paths;
+    }
+
+    private static bool IsHeader(List<string> fields) =>
+        fields.Count >= 2 && fields[0].ToLowerInvariant() is "path" or "imagepath" or "image" or "file" or "filename"
+                          && fields[1].ToLowerInvariant() is "label" or "class" or "category";
+
+    private static DatasetSplit ParseSplit(string value, string where) => value.ToLowerInvariant() switch
+    {
+        "train" => DatasetSplit.Train,
+        "val" or "validation" or "valid" => DatasetSplit.Validation,
+        "test" => DatasetSplit.Test,
+        _ => throw new DatasetException($"{where}: split '{value}' is not train, val or test."),
+    };
+
+    /// <summary>Splits one line; fields may be double-quoted (a quote inside doubled), as spreadsheets write them.</summary>
+    private static List<string> SplitFields(string line, char delimiter)
+    {
+        var fields = new List<string>();
+        var current = new System.Text.StringBuilder();
+        bool quoted = false;
+        for (int i = 0; i < line.Length; i++)
+        {
+            char c = line[i];
+            if (quoted)
+            {
+                if (c == '"' && i + 1 < line.Length && line[i + 1] == '"') { current.Append('"'); i++; }
+                else if (c == '"') quoted = false;
+                else current.Append(c);
+            }
+            else if (c == '"') quoted = true;
+            else if (c == delimiter) { fields.Add(current.ToString().Trim()); current.Clear(); }
+            else current.Append(c);
+        }
+        fields.Add(current.ToString().Trim());
+        return fields;
+    }
+}

@@ -1,0 +1,119 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace MlNetTransfer.Evaluation;
+
+/// <summary>Precision, recall, F1 and support of one class.</summary>
+public sealed record ClassMetrics(string Class, double Precision, double Recall, double F1, int Support);
+
+/// <summary>One evaluated image: what it is, what the model said, and how sure it was of the truth.</summary>
+public sealed record EvaluatedImage(string Path, string Actual, string Predicted, float PredictedProbability, float ActualProbability)
+{
+    /// <summary>Cross-entropy of this image: -ln p(actual). Sorting by it gives fastai's top losses.</summary>
+    public double Loss => -Math.Log(Math.Max(ActualProbability, 1e-15));
+}
+
+/// <summary>
+/// Metrics of a classifier on one split: accuracy (micro, macro), log-loss, per-class precision/recall/F1 and the
+/// confusion matrix (rows = actual, columns = predicted), computed from class probabilities.
+/// </summary>
+public sealed class ClassificationReport
+{
+    public required string Split { get; init; }
+    public required IReadOnlyList<string> Classes { get; init; }
+    public required int Count { get; init; }
+
+    /// <summary>Share of images classified correctly.</summary>
+    public required double MicroAccuracy { get; init; }
+
+    /// <summary>Mean of the per-class recalls (ML.NET's macro accuracy).</summary>
+    public required double MacroAccuracy { get; init; }
+
+    /// <summary>Mean -ln p(actual class).</summary>
+    public required double LogLoss { get; init; }
+
+    public required IReadOnlyList<ClassMetrics> PerClass { get; init; }
+
+    /// <summary>[actual][predicted] counts.</summary>
+    public required int[][] ConfusionMatrix { get; init; }
+
+    /// <summary>Every image with its prediction (for top losses and most-confused pairs).</summary>
+    public required IReadOnlyList<EvaluatedImage> Images { get; init; }
+
+    /// <summary>Builds the report from per-image class probabilities (in <paramref name="classes"/> order).</summary>
+    public static ClassificationReport Create(string split, IReadOnlyList<string> classes, IReadOnlyList<(string Path, string Actual, float[] Probabilities)> results)
+    {
+        int k = classes.Count;
+        var index = classes.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i);
+        var confusion = Enumerable.Range(0, k).Select(_ => new int[k]).ToArray();
+        var images = new List<EvaluatedImage>(results.Count);
+        double logLoss = 0;
+        foreach (var (path, actual, p) in results)
+        {
+            int truth = index.TryGetValue(actual, out var t) ? t : throw new ArgumentException($"'{path}': class '{actual}' is not one the model knows ({string.Join(", ", classes)}).");
+            int predicted = Training.LinearHeadTrainer.ArgMax(p);
+            confusion[truth][predicted]++;
+            logLoss -= Math.Log(Math.Max(p[truth], 1e-15));
+            images.Add(new EvaluatedImage(path, actual, classes[predicted], p[predicted], p[truth]));
+        }
+        int n = results.Count;
+        var perClass = Enumerable.Range(0, k).Select(c =>
+        {
+            int tp = confusion[c][c];
+            int support = confusion[c].Sum();
+            int predictedAs = confusion.Sum(row => row[c]);
+            double precision = predictedAs == 0 ? 0 : tp / (double)predictedAs;
+            double recall = support == 0 ? 0 : tp / (double)support;
+            double f1 = precision + recall == 0 ? 0 : 2 * precision * recall / (precision + recall);
+            return new ClassMetrics(classes[c], precision, recall, f1, support);
+        }).ToList();
+        var present = perClass.Where(c => c.Support > 0).ToList();
+        return new ClassificationReport
+        {
+            Split = split,
+            Classes = classes,
+            Count = n,
+            MicroAccuracy = n == 0 ? 0 : Enumerable.Range(0, k).Sum(c => confusion[c][c]) / (double)n,
+            MacroAccuracy = present.Count == 0 ? 0 : present.Average(c => c.Recall),
+            LogLoss = n == 0 ? 0 : logLoss / n,
+            PerClass = perClass,
+            ConfusionMatrix = confusion,
+            Images = images,
+        };
+    }
+
+    /// <summary>The <paramref name="count"/> images with the highest loss.</summary>
+    public IReadOnlyList<EvaluatedImage> TopLosses(int count) => Images.OrderByDescending(i => i.Loss).Take(count).ToList();
+
+    /// <summary>Off-diagonal confusion cells, largest first: (actual, predicted, count).</summary>
+    public IReadOnlyList<(string Actual, string Predicted, int Count)> MostConfused(int count = 5) =>
+        (from a in Enumerable.Range(0, Classes.Count)
+         from p in Enumerable.Range(0, Classes.Count)
+         where a != p && ConfusionMatrix[a][p] > 0
+         orderby ConfusionMatrix[a][p] descending, Classes[a], Classes[p]
+         select (Classes[a], Classes[p], ConfusionMatrix[a][p])).Take(count).ToList();
+
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    /// <summary>JSON with the metrics and, when <paramref name="includeImages"/>, every image's prediction.</summary>
+    public string ToJson(bool includeImages = true) => JsonSerializer.Serialize(ToDto(includeImages), Json);
+
+    public object ToDto(bool includeImages = true) => new
+    {
+        split = Split,
+        count = Count,
+        microAccuracy = MicroAccuracy,
+        macroAccuracy = MacroAccuracy,
+        logLoss = LogLoss,
+        classes = Classes,
+        perClass = PerClass,
+        confusionMatrix = ConfusionMatrix,
+        mostConfused = MostConfused().Select(m => new { actual = m.Actual, predicted = m.Predicted, count = m.Count }),
+        images = includeImages ? Images : null,
+    };
+}

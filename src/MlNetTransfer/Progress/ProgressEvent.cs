@@ -1,0 +1,29 @@
+namespace MlNetTransfer.Progress;
+
+/// <summary>
+/// What long steps report. The library never writes to the console; the console renders these, tests observe them.
+/// Passed through <see cref="IProgress{T}"/>; implementations are called on the worker thread, synchronously.
+/// </summary>
+public abstract record ProgressEvent;
+
+/// <summary>A step began; <paramref name="Total"/> is its unit count (images, folds, epochs), 0 if unknown.</summary>
+public sealed record StageStarted(string Stage, string Description, int Total) : ProgressEvent;
+
+/// <summary>A step advanced to <paramref name="Done"/> of <paramref name="Total"/>.</summary>
+public sealed record StageAdvanced(string Stage, int Done, int Total) : ProgressEvent;
+
+/// <summary>A step ended after <paramref name="Elapsed"/>.</summary>
+public sealed record StageFinished(string Stage, int Done, TimeSpan Elapsed) : ProgressEvent;
+
+/// <summary>Something worth a line: a choice made, a warning.</summary>
+public sealed record ProgressNote(string Text, bool IsWarning = false) : ProgressEvent;
+
+/// <summary>Helpers for optional progress sinks.</summary>
+public static class ProgressExtensions
+{
+    public static void Note(this IProgress<ProgressEvent>? progress, string text, bool warning = false) =>
+        progress?.Report(new ProgressNote(text, warning));
+}
+
+/// <summary>The data was read: classes, counts per split, skipped files.</summary>
+public sealed record DatasetLoaded(Data.ImageDataset Dataset) : ProgressEvent;

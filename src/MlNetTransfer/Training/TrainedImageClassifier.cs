@@ -1,0 +1,57 @@
+using Microsoft.ML;
+using MlNetTransfer.Data;
+using MlNetTransfer.Evaluation;
+using MlNetTransfer.Inference;
+
+namespace MlNetTransfer.Training;
+
+/// <summary>
+/// A trained classifier: the ML.NET model (image path in, label and scores out), the evaluation of every held-out
+/// split, and the metadata. <see cref="Save"/> writes the zip and <c>*.metrics.json</c> beside it.
+/// </summary>
+public sealed class TrainedImageClassifier : IDisposable
+{
+    private readonly MLContext _ml;
+
+    internal TrainedImageClassifier(MLContext ml, ITransformer model, DataViewSchema inputSchema, ImageDataset dataset,
+        IReadOnlyList<ClassificationReport> reports, ModelMetadata metadata)
+    {
+        _ml = ml;
+        Model = model;
+        InputSchema = inputSchema;
+        Dataset = dataset;
+        Reports = reports;
+        Metadata = metadata;
+    }
+
+    /// <summary>The whole chain: LoadImages -> ResizeImages -> ExtractPixels -> ApplyOnnxModel -> head -> label.</summary>
+    public ITransformer Model { get; }
+
+    /// <summary>The model's input schema (one <c>ImagePath</c> text column).</summary>
+    public DataViewSchema InputSchema { get; }
+
+    /// <summary>The data as trained on, with every skipped file and its reason.</summary>
+    public ImageDataset Dataset { get; }
+
+    /// <summary>Metrics of each held-out split (validation and/or test); the first is the reported one.</summary>
+    public IReadOnlyList<ClassificationReport> Reports { get; }
+
+    public ModelMetadata Metadata { get; }
+
+    public IReadOnlyList<string> Classes => Metadata.Classes;
+
+    /// <summary>Writes the model zip (atomically) and the metrics JSON next to it; returns the metrics path.</summary>
+    public string Save(string path)
+    {
+        ModelArchive.Save(_ml, Model, InputSchema, Metadata, path);
+        var metricsPath = MetricsPathFor(path);
+        IO.AtomicFile.WriteAllText(metricsPath, System.Text.Json.JsonSerializer.Serialize(
+            new { model = Path.GetFileName(path), metadata = Metadata, reports = Reports.Select(r => r.ToDto()) }, ModelMetadata.Json));
+        return metricsPath;
+    }
+
+    /// <summary><c>model.zip</c> -> <c>model.metrics.json</c>.</summary>
+    public static string MetricsPathFor(string modelPath) => Path.ChangeExtension(Path.GetFullPath(modelPath), ".metrics.json");
+
+    public void Dispose() => (Model as IDisposable)?.Dispose();
+}

@@ -1,0 +1,156 @@
+using System.Text.Json;
+using Microsoft.ML;
+using MlNetTransfer.Inference;
+using MlNetTransfer.Tests.Fixtures;
+using MlNetTransfer.Training;
+
+namespace MlNetTransfer.Tests;
+
+/// <summary>
+/// Train on the repo's sample with the default conv base, save, and use the zip the ways users do: this library,
+/// the console, and an app that references stock ML.NET packages only.
+/// </summary>
+public sealed class EndToEndTests : IClassFixture<EndToEndTests.TrainedSample>
+{
+    private readonly TrainedSample _sample;
+
+    public EndToEndTests(TrainedSample sample) => _sample = sample;
+
+    /// <summary>One small model shared by the tests of this class (training is the slow part).</summary>
+    public sealed class TrainedSample : IDisposable
+    {
+        public TestData.TempFolder Temp { get; } = new();
+        public TrainedImageClassifier Trained { get; }
+        public string ZipPath { get; }
+
+        public TrainedSample()
+        {
+            var dataset = TestData.FashionSubset(classes: 4, train: 8, test: 4);
+            Trained = new TransferLearner(new TransferLearnerOptions { Head = new LinearHeadOptions { Folds = 4 } }).Train(dataset);
+            ZipPath = Temp.File("model.zip");
+            Trained.Save(ZipPath);
+        }
+
+        public IReadOnlyList<string> TestImages => Trained.Reports[0].Images.Select(i => i.Path).ToList();
+
+        public void Dispose()
+        {
+            Trained.Dispose();
+            Temp.Dispose();
+        }
+    }
+
+    [Fact]
+    public void SavedZipPredictsWhatTrainingEvaluated()
+    {
+        Assert.True(File.Exists(TrainedImageClassifier.MetricsPathFor(_sample.ZipPath)));
+        var report = _sample.Trained.Reports[0];
+        Assert.Equal("test", report.Split);
+        Assert.Equal(16, report.Count);
+        using var classifier = ImageClassifier.Load(_sample.ZipPath);
+        Assert.Equal("feature-extraction", classifier.Metadata!.Mode);
+        Assert.Equal("resnet18", classifier.Metadata.ConvBase.Name);
+        foreach (var evaluated in report.Images)
+        {
+            var prediction = classifier.Predict(evaluated.Path);
+            Assert.Equal(evaluated.Predicted, prediction.Label);
+            Assert.Equal(evaluated.PredictedProbability, prediction.Probability, 4);
+            Assert.Equal(1.0, prediction.Scores.Sum(s => s.Score), 4);
+        }
+    }
+
+    [Fact]
+    public void StockMlNetConsumerReproducesTheConsolesPredictions()
+    {
+        var images = _sample.TestImages;
+        var consumer = Processes.Run(Processes.StockConsumerDll, [_sample.ZipPath, .. images]);
+        Assert.True(consumer.ExitCode == 0, consumer.StdErr);
+        var stock = consumer.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+
+        var folder = Path.GetDirectoryName(images[0])!;
+        var cli = Processes.Run(Processes.CliDll, "predict", _sample.ZipPath, folder, "--json", "--top", "4");
+        Assert.True(cli.ExitCode == 0, cli.StdErr);
+        var console = JsonDocument.Parse(cli.StdOut).RootElement.EnumerateArray().ToDictionary(e => e.GetProperty("path").GetString()!);
+
+        Assert.Equal(images.Count, stock.Count);
+        foreach (var s in stock)
+        {
+            var path = s.GetProperty("path").GetString()!;
+            if (!console.TryGetValue(path, out var c))
+                continue; // the console predicted the whole folder; the consumer only the test subset
+            Assert.Equal(c.GetProperty("label").GetString(), s.GetProperty("label").GetString());
+            foreach (var top in c.GetProperty("top").EnumerateArray())
+                Assert.Equal(top.GetProperty("score").GetSingle(), s.GetProperty("scores").GetProperty(top.GetProperty("label").GetString()!).GetSingle(), 5);
+        }
+        Assert.Contains(stock, s => console.ContainsKey(s.GetProperty("path").GetString()!));
+    }
+
+    [Fact]
+    public void LoadingAndDisposingLeavesNoTempFiles()
+    {
+        var before = Directory.GetFiles(Path.GetTempPath(), "*", SearchOption.TopDirectoryOnly).ToHashSet();
+        for (int i = 0; i < 3; i++)
+        {
+            using var classifier = ImageClassifier.Load(_sample.ZipPath);
+            classifier.Predict(_sample.TestImages[0]);
+        }
+        var after = Directory.GetFiles(Path.GetTempPath(), "*", SearchOption.TopDirectoryOnly).Where(f => !before.Contains(f)).ToList();
+        Assert.DoesNotContain(after, f => new FileInfo(f).Length > 1_000_000);
+    }
+
+    [Fact]
+    public void PoolServesManyThreadsWithTheSequentialAnswers()
+    {
+        var images = _sample.TestImages;
+        using var single = ImageClassifier.Load(_sample.ZipPath);
+        var expected = images.ToDictionary(i => i, i => single.Predict(i).Label);
+        using var pool = new ImageClassifierPool(_sample.ZipPath, maxSize: 2);
+        var results = new System.Collections.Concurrent.ConcurrentBag<(string, string)>();
+        Parallel.For(0, images.Count * 2, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i =>
+        {
+            var image = images[i % images.Count];
+            results.Add((image, pool.Predict(image).Label));
+        });
+        Assert.All(results, r => Assert.Equal(expected[r.Item1], r.Item2));
+    }
+
+    [Fact]
+    public void UnreadableImageGetsOneClearError()
+    {
+        using var temp = new TestData.TempFolder();
+        var notAnImage = temp.File("notes.jpg");
+        File.WriteAllText(notAnImage, "hello");
+        using var classifier = ImageClassifier.Load(_sample.ZipPath);
+        var e = Assert.Throws<ImageReadException>(() => classifier.Predict(notAnImage));
+        Assert.Contains("notes.jpg", e.Message);
+
+        var cli = Processes.Run(Processes.CliDll, "predict", _sample.ZipPath, notAnImage);
+        Assert.Equal(1, cli.ExitCode);
+        var line = Assert.Single(cli.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("error:", line);
+        Assert.Contains("notes.jpg", line);
+    }
+
+    [Fact]
+    public void NotAModelIsAClearError()
+    {
+        using var temp = new TestData.TempFolder();
+        var fake = temp.File("fake.zip");
+        File.WriteAllText(fake, "not a zip");
+        var e = Assert.Throws<ModelLoadException>(() => ImageClassifier.Load(fake));
+        Assert.Contains("fake.zip", e.Message);
+    }
+
+    [Fact]
+    public void SameSeedGivesTheSameModel()
+    {
+        var dataset = TestData.FashionSubset(classes: 3, train: 6, test: 3);
+        var options = new TransferLearnerOptions { Head = new LinearHeadOptions { Folds = 3, L2Grid = [1f, 30f] } };
+        using var first = new TransferLearner(options).Train(dataset);
+        using var second = new TransferLearner(options).Train(dataset);
+        Assert.Equal(first.Metadata.Head.L2, second.Metadata.Head.L2);
+        var a = first.Reports[0].Images.Select(i => i.ActualProbability).ToArray();
+        var b = second.Reports[0].Images.Select(i => i.ActualProbability).ToArray();
+        Assert.Equal(a, b); // bit-identical
+    }
+}

@@ -1,0 +1,40 @@
+using System.Diagnostics;
+
+namespace MlNetTransfer.Tests.Fixtures;
+
+/// <summary>Runs the built console and the stock-ML.NET consumer as separate processes, as users do.</summary>
+public static class Processes
+{
+    /// <summary>Debug or Release, whichever the tests were built as.</summary>
+    private static string Configuration => new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
+
+    public static string CliDll => Built("src/MlNetTransfer.Cli", "mlnet-transfer.dll");
+
+    public static string StockConsumerDll => Built("tests/StockConsumer", "StockConsumer.dll");
+
+    private static string Built(string project, string dll)
+    {
+        var path = Path.Combine(TestData.RepoRoot, project, "bin", Configuration, "net10.0", dll);
+        return File.Exists(path) ? path : throw new FileNotFoundException($"{path} is not built (dotnet build the solution first)");
+    }
+
+    public sealed record Result(int ExitCode, string StdOut, string StdErr);
+
+    public static Result Run(string dll, params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(dll);
+        foreach (var a in args)
+            info.ArgumentList.Add(a);
+        info.Environment["NO_COLOR"] = "1";
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(10)))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{dll} {string.Join(' ', args)} did not finish in 10 minutes");
+        }
+        return new Result(process.ExitCode, stdout.Result, stderr.Result);
+    }
+}
