@@ -1,0 +1,1 @@
+namespace MlNetTransfer.Training; internal static class Placeholder { }
