@@ -10,9 +10,13 @@ app.Configure(config =>
     config.SetApplicationName("mlnet-transfer");
     config.UseAssemblyInformationalVersion();
     config.AddCommand<TrainCommand>("train")
-        .WithDescription("Train an image classifier by feature extraction on a pretrained conv base; writes a model zip for ML.NET's PredictionEngine.")
+        .WithDescription("Train an image classifier on a pretrained conv base (feature extraction or fine-tuning); writes a model zip for ML.NET's PredictionEngine.")
         .WithExample("train", "data/fashion-mnist-sample", "--out", "model.zip")
-        .WithExample("train", "photos/", "--base", "vgg16-keras", "--base-model", "vgg16-keras.onnx");
+        .WithExample("train", "photos/", "--base", "vgg16-keras", "--base-model", "vgg16-keras.onnx")
+        .WithExample("train", "photos/", "--mode", "fine-tune", "--unfreeze", "stage4", "--epochs", "10");
+    config.AddCommand<RetrainCommand>("retrain")
+        .WithDescription("Continue training a saved model (fine-tuned, or with a TorchSharp head) on new or more data, from its tuned weights.")
+        .WithExample("retrain", "model.zip", "more-photos/", "--out", "model2.zip", "--epochs", "5");
     config.AddCommand<EvaluateCommand>("evaluate")
         .WithDescription("Metrics of a model zip on labelled images: accuracy, per-class precision/recall/F1, confusion matrix, log-loss.")
         .WithExample("evaluate", "model.zip", "data/fashion-mnist-sample");

@@ -5,17 +5,23 @@ using MlNetTransfer.Cli.Rendering;
 using MlNetTransfer.Data;
 using MlNetTransfer.Featurization;
 using MlNetTransfer.Training;
+using MlNetTransfer.Training.FineTuning;
+using MlNetTransfer.Training.Heads;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
 namespace MlNetTransfer.Cli.Commands;
 
-public sealed class TrainSettings : GlobalSettings
+public sealed class TrainSettings : TrainingSettings
 {
     [CommandArgument(0, "<data>")]
     [Description("Folder of labelled images (root/<label>/*.jpg, optionally under train/, val/, test/) or a CSV/TSV manifest (path,label[[,split]]).")]
     public string Data { get; init; } = "";
+}
 
+/// <summary>Options of <c>train</c> and <c>retrain</c>.</summary>
+public class TrainingSettings : GlobalSettings
+{
     [CommandOption("-b|--base <BASE>")]
     [Description("Conv base: resnet18 (embedded default), vgg16-keras, vgg16-torchvision, or a path to any .onnx with a spec JSON beside it.")]
     [DefaultValue(ConvBaseRegistry.DefaultName)]
@@ -53,6 +59,65 @@ public sealed class TrainSettings : GlobalSettings
     [Description("Do not add left-right mirrored copies of the training images.")]
     public bool NoMirror { get; init; }
 
+    [CommandOption("-m|--mode <MODE>")]
+    [Description("feature-extraction (frozen conv base, dense head) or fine-tune (also train the top block(s) of the conv base).")]
+    [DefaultValue("feature-extraction")]
+    public string Mode { get; init; } = "feature-extraction";
+
+    [CommandOption("--head <HEAD>")]
+    [Description("linear (softmax layer; with feature-extraction, trained by ML.NET's L-BFGS) or mlp (Dense(256, relu) -> Dropout(0.5) -> Dense).")]
+    [DefaultValue("linear")]
+    public string Head { get; init; } = "linear";
+
+    [CommandOption("-u|--unfreeze <BLOCK|N>")]
+    [Description("fine-tune: a block name (it and all above it train, e.g. block5, stage4) or how many blocks from the top.")]
+    [DefaultValue("1")]
+    public string Unfreeze { get; init; } = "1";
+
+    [CommandOption("-e|--epochs <N>")]
+    [Description("fine-tune: epochs of block + head (early stopping may end sooner).")]
+    [DefaultValue(10)]
+    public int Epochs { get; init; } = 10;
+
+    [CommandOption("--head-epochs <N>")]
+    [Description("TorchSharp heads: epochs of the head alone on the frozen base (every cached view once per epoch).")]
+    [DefaultValue(5)]
+    public int HeadEpochs { get; init; } = 5;
+
+    [CommandOption("--lr <X>")]
+    [Description("TorchSharp heads: peak learning rate of the head; the block gets lr x --block-lr-factor, the head lr x 0.5 while fine-tuning.")]
+    [DefaultValue(1e-3)]
+    public double LearningRate { get; init; } = 1e-3;
+
+    [CommandOption("--block-lr-factor <X>")]
+    [Description("fine-tune: the unfrozen block's learning rate relative to --lr (discriminative learning rates).")]
+    [DefaultValue(0.1)]
+    public double BlockLearningRateFactor { get; init; } = 0.1;
+
+    [CommandOption("--augment <K>")]
+    [Description("TorchSharp heads: augmented views (random resized crop + flip) cached per training image, besides the plain one.")]
+    [DefaultValue(4)]
+    public int Augment { get; init; } = 4;
+
+    [CommandOption("--patience <N>")]
+    [Description("fine-tune: stop after N epochs without a better validation loss; the best epoch is kept.")]
+    [DefaultValue(3)]
+    public int Patience { get; init; } = 3;
+
+    [CommandOption("--optimizer <NAME>")]
+    [Description("TorchSharp heads: adamw or sgd (momentum 0.9).")]
+    [DefaultValue("adamw")]
+    public string Optimizer { get; init; } = "adamw";
+
+    [CommandOption("--schedule <NAME>")]
+    [Description("TorchSharp heads: one-cycle (warmup then cosine) or cosine.")]
+    [DefaultValue("one-cycle")]
+    public string Schedule { get; init; } = "one-cycle";
+
+    [CommandOption("--train-batchnorm")]
+    [Description("fine-tune: also update BatchNorm statistics of the unfrozen block (default: they stay in inference mode).")]
+    public bool TrainBatchNorm { get; init; }
+
     [CommandOption("--threads <N>")]
     [Description("ONNX Runtime threads. Default: all cores.")]
     public int? Threads { get; init; }
@@ -69,46 +134,98 @@ public sealed class TrainSettings : GlobalSettings
         if (L2 is < 0) return ValidationResult.Error("--l2 must be >= 0");
         if (BatchSize < 1) return ValidationResult.Error("--batch-size must be at least 1");
         if (Threads is < 1) return ValidationResult.Error("--threads must be at least 1");
+        if (Mode is not ("feature-extraction" or "fine-tune")) return ValidationResult.Error("--mode must be feature-extraction or fine-tune");
+        if (Head is not ("linear" or "mlp")) return ValidationResult.Error("--head must be linear or mlp");
+        if (Optimizer is not ("adamw" or "sgd")) return ValidationResult.Error("--optimizer must be adamw or sgd");
+        if (Schedule is not ("one-cycle" or "cosine")) return ValidationResult.Error("--schedule must be one-cycle or cosine");
+        if (Epochs < 0 || HeadEpochs < 0 || Augment < 0 || Patience < 1) return ValidationResult.Error("--epochs, --head-epochs and --augment must be >= 0, --patience >= 1");
+        if (LearningRate is <= 0 or > 1) return ValidationResult.Error("--lr must be in (0, 1]");
         return ValidationResult.Success();
     }
 }
 
-/// <summary><c>train</c>: feature extraction on a conv base, dense head, model zip + metrics.</summary>
+/// <summary><c>train</c>: feature extraction or fine-tuning on a conv base; model zip + metrics.</summary>
 public sealed class TrainCommand : Command<TrainSettings>
 {
     public override int Execute(CommandContext context, TrainSettings settings, CancellationToken cancellationToken)
     {
         var console = ConsoleFactory.Create(settings);
         var preset = ConvBaseRegistry.Resolve(settings.Base, settings.BaseModel);
-        var options = new TransferLearnerOptions
-        {
-            ConvBase = preset,
-            Seed = settings.Seed,
-            Dataset = new DatasetOptions { Seed = settings.Seed, ValidationFraction = settings.ValidationFraction },
-            Head = new LinearHeadOptions { L2 = settings.L2, Folds = settings.Folds },
-            MirrorAugmentation = !settings.NoMirror,
-            Featurizer = new FeaturizerOptions { BatchSize = settings.BatchSize, Threads = settings.Threads },
-        };
-
-        var dataset = ImageDatasetLoader.Load(settings.Data, options.Dataset);
+        var datasetOptions = new DatasetOptions { Seed = settings.Seed, ValidationFraction = settings.ValidationFraction };
+        var dataset = ImageDatasetLoader.Load(settings.Data, datasetOptions);
         if (!settings.Quiet)
             ReportRenderer.Dataset(console, dataset, settings.Verbose);
 
         var progress = new ConsoleProgress(console, settings.Quiet);
-        using var trained = progress.Run(() => new TransferLearner(options).Train(dataset, progress, cancellationToken));
+        using var trained = progress.Run(() => Train(settings, preset, datasetOptions, dataset, progress, cancellationToken));
+        return Finish(console, settings, trained, dataset.Skipped.Count, preset.Name);
+    }
+
+    private static TrainedImageClassifier Train(TrainSettings settings, ConvBasePreset preset, DatasetOptions datasetOptions, ImageDataset dataset,
+        ConsoleProgress progress, CancellationToken cancellationToken)
+    {
+        var featurizer = new FeaturizerOptions { BatchSize = settings.BatchSize, Threads = settings.Threads };
+        if (settings.Mode == "feature-extraction" && settings.Head == "linear")
+        {
+            var options = new TransferLearnerOptions
+            {
+                ConvBase = preset,
+                Seed = settings.Seed,
+                Dataset = datasetOptions,
+                Head = new LinearHeadOptions { L2 = settings.L2, Folds = settings.Folds },
+                MirrorAugmentation = !settings.NoMirror,
+                Featurizer = featurizer,
+            };
+            return new TransferLearner(options).Train(dataset, progress, cancellationToken);
+        }
+        return new FineTuneLearner(FineTuneOptionsOf(settings, preset, datasetOptions, featurizer, settings.Mode == "fine-tune", settings.Head, settings.Unfreeze))
+            .Train(dataset, progress, cancellationToken);
+    }
+
+    internal static FineTuneLearnerOptions FineTuneOptionsOf(TrainingSettings settings, ConvBasePreset preset, DatasetOptions datasetOptions, FeaturizerOptions featurizer,
+        bool fineTune, string head, string unfreeze) => new()
+    {
+        ConvBase = preset,
+        Seed = settings.Seed,
+        Dataset = datasetOptions,
+        FineTune = fineTune,
+        Featurizer = featurizer,
+        Recipe = new FineTuneOptions
+        {
+            Unfreeze = unfreeze,
+            Head = head == "mlp" ? HeadKind.Mlp : HeadKind.Linear,
+            Epochs = settings.Epochs,
+            HeadEpochs = settings.HeadEpochs,
+            LearningRate = settings.LearningRate,
+            BlockLearningRateFactor = settings.BlockLearningRateFactor,
+            AugmentedViews = settings.Augment,
+            Patience = settings.Patience,
+            Optimizer = settings.Optimizer == "sgd" ? OptimizerKind.Sgd : OptimizerKind.AdamW,
+            Schedule = settings.Schedule == "cosine" ? ScheduleKind.Cosine : ScheduleKind.OneCycle,
+            TrainBatchNorm = settings.TrainBatchNorm,
+            Threads = settings.Threads,
+        },
+    };
+
+    /// <summary>Saves the model and prints what was learned.</summary>
+    internal static int Finish(IAnsiConsole console, TrainingSettings settings, TrainedImageClassifier trained, int skippedBefore, string baseName)
+    {
         var metricsPath = trained.Save(settings.Out);
+        var dataset = trained.Dataset;
 
         if (!settings.Quiet)
         {
-            if (trained.Dataset.Skipped.Count > dataset.Skipped.Count)
-                ReportRenderer.Skipped(console, trained.Dataset.Skipped.Skip(dataset.Skipped.Count).ToList(), settings.Verbose);
+            if (dataset.Skipped.Count > skippedBefore)
+                ReportRenderer.Skipped(console, dataset.Skipped.Skip(skippedBefore).ToList(), settings.Verbose);
             ReportRenderer.CrossValidation(console, trained.Metadata.Head.CrossValidation, trained.Metadata.Head.L2);
             ReportRenderer.Metrics(console, trained.Reports);
         }
         var headline = trained.Reports.FirstOrDefault();
         var accuracy = headline is null ? "" : FormattableString.Invariant($"; {headline.Split} accuracy {headline.MicroAccuracy:F4}");
         console.MarkupLine(FormattableString.Invariant(
-            $"Saved [bold]{Markup.Escape(Path.GetFullPath(settings.Out))}[/] ({trained.Classes.Count} classes, base {Markup.Escape(preset.Name)}, L2 {trained.Metadata.Head.L2:G4}){accuracy}"));
+            $"Saved [bold]{Markup.Escape(Path.GetFullPath(settings.Out))}[/] ({trained.Metadata.Mode}, {trained.Metadata.Head.Kind} head, {trained.Classes.Count} classes, base {Markup.Escape(baseName)}){accuracy}"));
+        if (trained.Metadata.FineTune is { StoppedByUser: true })
+            console.MarkupLine("[yellow]Training was stopped early; the model holds the best epoch so far.[/]");
         console.MarkupLine($"Metrics: {Markup.Escape(metricsPath)}");
         return 0;
     }

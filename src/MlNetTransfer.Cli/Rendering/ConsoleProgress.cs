@@ -14,6 +14,7 @@ public sealed class ConsoleProgress(IAnsiConsole console, bool quiet) : IProgres
 {
     private readonly ConcurrentDictionary<string, ProgressTask> _tasks = new();
     private ProgressContext? _context;
+    private string? _epochHeaderFor;
 
     /// <summary>Runs <paramref name="work"/> with live bars where the console allows it.</summary>
     public T Run<T>(Func<T> work)
@@ -46,6 +47,15 @@ public sealed class ConsoleProgress(IAnsiConsole console, bool quiet) : IProgres
             case ProgressNote note:
                 if (note.IsWarning || !quiet)
                     console.MarkupLine(note.IsWarning ? $"[yellow]warning:[/] {Markup.Escape(note.Text)}" : $"[grey]{Markup.Escape(note.Text)}[/]");
+                break;
+            case EpochFinished epoch when !quiet:
+                if (_epochHeaderFor != epoch.Phase)
+                {
+                    _epochHeaderFor = epoch.Phase;
+                    console.MarkupLine($"[bold]{"phase",-10} {"epoch",7} {"train loss",11} {"val loss",10} {"val acc",8} {"lr",9} {"time",7}[/]");
+                }
+                console.MarkupLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{Markup.Escape(epoch.Phase),-10} {$"{epoch.Epoch}/{epoch.Epochs}",7} {epoch.TrainLoss,11:F4} {epoch.ValidationLoss,10:F4} {epoch.ValidationAccuracy,8:F4} {epoch.LearningRate,9:0.0e+00} {epoch.Elapsed.TotalSeconds,6:F1}s{(epoch.IsBest ? " [green]best[/]" : "")}"));
                 break;
             case StageStarted started when !quiet:
                 if (_context is { } context)

@@ -44,8 +44,7 @@ public sealed class ImageFeaturizer : IDisposable
         _graph = graph;
         _options = options ?? new FeaturizerOptions();
         _session = OrtSessions.Create(graph.Path, _options.Threads);
-        var empty = ml.Data.LoadFromEnumerable(Array.Empty<DecodedImage>());
-        _pixels = ImagePixelsPipeline.FromImages(ml.Transforms, graph.Preset.Preprocessing).Fit(empty);
+        _pixels = ImagePixelsPipeline.FromImages(ml.Transforms, graph.Preset.Preprocessing).Fit(DecodedImages.Empty(ml));
     }
 
     /// <summary>The graph this featurizer runs.</summary>
@@ -68,7 +67,7 @@ public sealed class ImageFeaturizer : IDisposable
         var clock = Stopwatch.StartNew();
         progress?.Report(new StageStarted(stage, $"Featurizing {images.Count} images with {_graph.Preset.Name}", images.Count));
 
-        var decoded = _ml.Data.LoadFromEnumerable(Decode(images, unreadable, cancellationToken));
+        var decoded = DecodedImages.Load(_ml, images, unreadable, cancellationToken);
         var withPixels = _pixels.Transform(decoded);
         int views = mirror ? 2 : 1;
         var buffer = new float[batchSize * views * pixelsPerImage];
@@ -76,7 +75,7 @@ public sealed class ImageFeaturizer : IDisposable
 
         using (var cursor = withPixels.GetRowCursor(withPixels.Schema))
         {
-            var getPath = cursor.GetGetter<ReadOnlyMemory<char>>(withPixels.Schema[nameof(DecodedImage.Path)]);
+            var getPath = cursor.GetGetter<ReadOnlyMemory<char>>(withPixels.Schema[DecodedImages.PathColumn]);
             var getPixels = cursor.GetGetter<VBuffer<float>>(withPixels.Schema[ImagePixelsPipeline.PixelsColumn]);
             ReadOnlyMemory<char> path = default;
             VBuffer<float> pixels = default;
@@ -127,40 +126,5 @@ public sealed class ImageFeaturizer : IDisposable
         progress?.Report(new StageAdvanced(stage, results.Count, total));
     }
 
-    /// <summary>Decodes lazily, one image at a time; a file that does not decode is listed and skipped.</summary>
-    private static IEnumerable<DecodedImage> Decode(IReadOnlyList<LabeledImage> images, List<SkippedFile> unreadable, CancellationToken ct)
-    {
-        MLImage? previous = null;
-        foreach (var image in images)
-        {
-            ct.ThrowIfCancellationRequested();
-            // The row before has been read through by the time the cursor asks for this one.
-            previous?.Dispose();
-            previous = null;
-            MLImage decodedImage;
-            try
-            {
-                decodedImage = MLImage.CreateFromFile(image.Path);
-            }
-            catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or UnauthorizedAccessException)
-            {
-                unreadable.Add(new SkippedFile(image.Path, "cannot be decoded as an image (corrupt or unsupported variant)"));
-                continue;
-            }
-            previous = decodedImage;
-            yield return new DecodedImage { Path = image.Path, Image = decodedImage };
-        }
-        previous?.Dispose();
-    }
-
     public void Dispose() => _session.Dispose();
-
-    private sealed class DecodedImage
-    {
-        public string Path { get; set; } = "";
-
-        // The size is a placeholder that ML.NET needs to register the column; ResizeImages takes any size.
-        [ImageType(1, 1)]
-        public MLImage? Image { get; set; }
-    }
 }

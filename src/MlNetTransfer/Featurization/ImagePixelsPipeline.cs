@@ -22,11 +22,15 @@ public static class ImagePixelsPipeline
 
     /// <summary>Resize + pixel extraction, from a decoded image column.</summary>
     public static IEstimator<ITransformer> FromImages(TransformsCatalog transforms, PreprocessingSpec spec) =>
-        transforms.ResizeImages(ImageColumn, spec.Width, spec.Height, ImageColumn,
-                ImageResizingEstimator.ResizingKind.IsoCrop, ImageResizingEstimator.Anchor.Center)
-            .Append(transforms.ExtractPixels(PixelsColumn, ImageColumn));
+        FromImages(transforms, spec.Width, spec.Height, ImageColumn, ImageColumn, PixelsColumn);
 
-    /// <summary>Image loading + <see cref="FromImages"/>, from a path column.</summary>
+    /// <summary>The same resize (isotropic, centre crop) and extraction, at any size and with any column names.</summary>
+    public static IEstimator<ITransformer> FromImages(TransformsCatalog transforms, int width, int height, string imageColumn, string resizedColumn, string pixelsColumn) =>
+        transforms.ResizeImages(resizedColumn, width, height, imageColumn,
+                ImageResizingEstimator.ResizingKind.IsoCrop, ImageResizingEstimator.Anchor.Center)
+            .Append(transforms.ExtractPixels(pixelsColumn, resizedColumn));
+
+    /// <summary>Image loading, then the resize and pixel extraction above, from a path column.</summary>
     public static IEstimator<ITransformer> FromPaths(TransformsCatalog transforms, PreprocessingSpec spec, string imagePathColumn = ImagePathColumn, string? imageFolder = null) =>
         transforms.LoadImages(ImageColumn, imageFolder, imagePathColumn).Append(FromImages(transforms, spec));
 }

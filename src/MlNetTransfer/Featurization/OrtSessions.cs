@@ -8,7 +8,11 @@ public static class OrtSessions
     /// <summary>Threads for a session: the given count, else every core the process may use.</summary>
     public static int Threads(int? requested) => Math.Max(1, requested ?? Environment.ProcessorCount);
 
-    public static InferenceSession Create(string onnxPath, int? intraOpThreads)
+    public static InferenceSession Create(string onnxPath, int? intraOpThreads) => Create(o => new InferenceSession(onnxPath, o), intraOpThreads);
+
+    public static InferenceSession Create(byte[] onnxModel, int? intraOpThreads) => Create(o => new InferenceSession(onnxModel, o), intraOpThreads);
+
+    private static InferenceSession Create(Func<SessionOptions, InferenceSession> open, int? intraOpThreads)
     {
         var options = new SessionOptions
         {
@@ -23,7 +27,7 @@ public static class OrtSessions
         options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
         try
         {
-            return new InferenceSession(onnxPath, options);
+            return open(options);
         }
         finally
         {

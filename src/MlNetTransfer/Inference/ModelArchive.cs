@@ -44,6 +44,32 @@ public static class ModelArchive
         }
     }
 
+    /// <summary>
+    /// The featurizer ONNX embedded in a model zip (ML.NET stores ApplyOnnxModel's file as an <c>OnnxModel</c> entry:
+    /// a 32-bit length, then the bytes). Continued training starts from it.
+    /// </summary>
+    public static byte[] ReadEmbeddedOnnx(string path)
+    {
+        RequireFile(path);
+        try
+        {
+            using var zip = ZipFile.OpenRead(path);
+            var entry = zip.Entries.Where(e => e.FullName.EndsWith("/OnnxModel", StringComparison.Ordinal)).OrderBy(e => e.FullName.Length).FirstOrDefault()
+                        ?? throw new ModelLoadException($"'{path}' holds no ONNX model: it was not made by this tool.");
+            using var stream = entry.Open();
+            using var reader = new BinaryReader(stream);
+            int length = reader.ReadInt32();
+            var bytes = reader.ReadBytes(length);
+            if (bytes.Length != length)
+                throw new ModelLoadException($"'{path}': its ONNX model is truncated.");
+            return bytes;
+        }
+        catch (InvalidDataException e)
+        {
+            throw new ModelLoadException($"'{path}' is not a model zip (or it is truncated): {e.Message}", e);
+        }
+    }
+
     /// <summary>Loads the ML.NET model with errors that name the file.</summary>
     public static ITransformer Load(MLContext ml, string path, out DataViewSchema inputSchema)
     {

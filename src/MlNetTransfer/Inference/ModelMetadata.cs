@@ -27,7 +27,21 @@ public sealed record ModelMetadata
     /// <summary>Headline metrics per evaluated split.</summary>
     public IReadOnlyList<MetricsSummary> Metrics { get; init; } = [];
 
-    public sealed record ConvBaseInfo(string Name, string Description, string Preprocessing, string Pooling, int FeatureLength, string ModelSha256);
+    public sealed record ConvBaseInfo(string Name, string Description, string Preprocessing, string Pooling, int FeatureLength, string ModelSha256)
+    {
+        /// <summary>The full preset (preprocessing, blocks), so continued training needs no conv-base file.</summary>
+        public Backbones.ConvBaseSpecFile? Spec { get; init; }
+    }
+
+    /// <summary>How the top of the conv base was fine-tuned (null for feature extraction).</summary>
+    public FineTuneInfo? FineTune { get; init; }
+
+    /// <summary>Fine-tuning: what was unfrozen, where the graph was cut, and every epoch.</summary>
+    public sealed record FineTuneInfo(string Unfreeze, string Boundary, IReadOnlyList<string> UnfrozenBlocks, int AugmentedViews,
+        IReadOnlyList<EpochRow> Epochs, string? BestEpoch, bool StoppedByUser);
+
+    /// <summary>One epoch: phase (head / fine-tune), losses, validation accuracy, learning rate, seconds.</summary>
+    public sealed record EpochRow(string Phase, int Epoch, double TrainLoss, double ValidationLoss, double ValidationAccuracy, double LearningRate, double Seconds);
 
     public sealed record HeadInfo(string Kind, float L1, float L2, IReadOnlyList<Training.CrossValidationResult> CrossValidation);
 

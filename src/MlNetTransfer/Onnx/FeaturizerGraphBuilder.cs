@@ -21,6 +21,14 @@ public static class FeaturizerGraphBuilder
 
     private const string Prefix = "mlnt_";
 
+    /// <summary>The node that hands preprocessed pixels to the conv base; its output is the base's own input tensor.</summary>
+    public const string IntoBaseNode = Prefix + "into_base";
+
+    /// <summary>The conv base's input tensor in a composed graph (the freeze boundary when every block trains).</summary>
+    public static string BaseInputTensor(ModelProto composed) =>
+        composed.Graph.Node.FirstOrDefault(n => n.Name == IntoBaseNode)?.Output[0]
+        ?? throw new ConvBaseException("not a graph composed by MlNetTransfer (no preprocessing hand-over node)");
+
     /// <summary>Builds the composed graph. The base's own fixed input size, if it has one, wins over the spec's.</summary>
     public static FeaturizerGraph Build(ConvBasePreset preset)
     {
@@ -117,7 +125,7 @@ public static class FeaturizerGraphBuilder
         if (spec.Layout == TensorLayout.NHWC)
             Step("Transpose", "nhwc", [], OnnxGraph.Ints("perm", 0, 2, 3, 1));
 
-        nodes.Add(OnnxGraph.Node("Identity", Prefix + "into_base", [x], [baseInput]));
+        nodes.Add(OnnxGraph.Node("Identity", IntoBaseNode, [x], [baseInput]));
         return (nodes, inits);
     }
 

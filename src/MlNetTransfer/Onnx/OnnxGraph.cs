@@ -127,6 +127,20 @@ public static class OnnxGraph
         };
     }
 
+    /// <summary>A copy of the model whose only output is <paramref name="tensor"/> (type float, shape left to ORT), pruned to what it needs.</summary>
+    public static ModelProto CutAt(ModelProto model, string tensor)
+    {
+        var cut = model.Clone();
+        cut.Graph.Output.Clear();
+        cut.Graph.Output.Add(new ValueInfoProto
+        {
+            Name = tensor,
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float } },
+        });
+        PruneTo(cut.Graph, [tensor]);
+        return cut;
+    }
+
     /// <summary>Writes the model to a temp file beside <paramref name="path"/>, then renames it into place.</summary>
     public static void Save(ModelProto model, string path) =>
         IO.AtomicFile.Write(path, stream => model.WriteTo(stream));

@@ -27,3 +27,10 @@ public static class ProgressExtensions
 
 /// <summary>The data was read: classes, counts per split, skipped files.</summary>
 public sealed record DatasetLoaded(Data.ImageDataset Dataset) : ProgressEvent;
+
+/// <summary>
+/// One training epoch finished: losses, validation accuracy, learning rate and time (fastai's per-epoch row).
+/// <paramref name="Phase"/> is e.g. "head" (frozen base) or "fine-tune" (unfrozen block + head).
+/// </summary>
+public sealed record EpochFinished(string Phase, int Epoch, int Epochs, double TrainLoss, double ValidationLoss, double ValidationAccuracy,
+    double LearningRate, TimeSpan Elapsed, bool IsBest) : ProgressEvent;

@@ -13,9 +13,19 @@ public sealed class TrainedImageClassifier : IDisposable
 {
     private readonly MLContext _ml;
 
-    internal TrainedImageClassifier(MLContext ml, ITransformer model, DataViewSchema inputSchema, ImageDataset dataset,
-        IReadOnlyList<ClassificationReport> reports, ModelMetadata metadata)
+    private readonly Action? _release;
+
+    /// <param name="ml">The context the model was built in.</param>
+    /// <param name="model">The whole chain.</param>
+    /// <param name="inputSchema">Its input schema.</param>
+    /// <param name="dataset">The data as trained on.</param>
+    /// <param name="reports">Metrics of the held-out splits, reported one first.</param>
+    /// <param name="metadata">What the model is.</param>
+    /// <param name="release">Frees what the model needs until it is saved (e.g. a written-back ONNX file).</param>
+    public TrainedImageClassifier(MLContext ml, ITransformer model, DataViewSchema inputSchema, ImageDataset dataset,
+        IReadOnlyList<ClassificationReport> reports, ModelMetadata metadata, Action? release = null)
     {
+        _release = release;
         _ml = ml;
         Model = model;
         InputSchema = inputSchema;
@@ -53,5 +63,9 @@ public sealed class TrainedImageClassifier : IDisposable
     /// <summary><c>model.zip</c> -> <c>model.metrics.json</c>.</summary>
     public static string MetricsPathFor(string modelPath) => Path.ChangeExtension(Path.GetFullPath(modelPath), ".metrics.json");
 
-    public void Dispose() => (Model as IDisposable)?.Dispose();
+    public void Dispose()
+    {
+        (Model as IDisposable)?.Dispose();
+        _release?.Invoke();
+    }
 }

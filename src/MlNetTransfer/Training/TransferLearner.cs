@@ -56,12 +56,15 @@ public sealed class TransferLearner(TransferLearnerOptions? options = null)
             .Select(h => Evaluate(ml, head.Predictor, h.Split, h.Result.Images, dataset.Classes, graph.FeatureLength))
             .ToList();
 
-        var (model, inputSchema) = AssembleModel(ml, graph, head.Predictor, dataset.Classes);
+        var (model, inputSchema) = ModelAssembler.Assemble(ml, graph, head.Predictor);
         var metadata = new ModelMetadata
         {
             Mode = "feature-extraction",
             ConvBase = new ModelMetadata.ConvBaseInfo(graph.Preset.Name, graph.Preset.Description, graph.Preset.Preprocessing.Describe(),
-                graph.Preset.Pooling.ToString(), graph.FeatureLength, FeaturizerGraphCache.FileHash(graph.Preset.RequireModelFile())),
+                graph.Preset.Pooling.ToString(), graph.FeatureLength, FeaturizerGraphCache.FileHash(graph.Preset.RequireModelFile()))
+            {
+                Spec = Backbones.ConvBaseSpecFile.From(graph.Preset),
+            },
             Classes = dataset.Classes,
             Head = new ModelMetadata.HeadInfo("linear", _options.Head.L1, head.L2, head.CrossValidation),
             Training = new ModelMetadata.TrainingInfo(dataset.Source, dataset.SplitOrigin, _options.Seed, _options.MirrorAugmentation,
@@ -97,19 +100,5 @@ public sealed class TransferLearner(TransferLearnerOptions? options = null)
         var probabilities = LinearHeadTrainer.Predict(ml, predictor, images.Select(i => i.Features), featureLength, classes[0]);
         return ClassificationReport.Create(SplitName(split), classes,
             images.Select((image, i) => (image.Image.Path, image.Image.Label, probabilities[i])).ToList());
-    }
-
-    /// <summary>
-    /// Image path -> pixels -> composed ONNX featurizer -> trained head -> label text. Every piece is a stock ML.NET
-    /// transform, so the saved zip loads with ML.NET + ImageAnalytics + OnnxTransformer alone.
-    /// </summary>
-    private static (ITransformer Model, DataViewSchema InputSchema) AssembleModel(MLContext ml, FeaturizerGraphFile graph, ITransformer head, IReadOnlyList<string> classes)
-    {
-        var input = ml.Data.LoadFromEnumerable(Array.Empty<ModelInput>());
-        var featurize = ml.Transforms.FeaturizeImages(graph).Fit(input);
-        var scored = head.Transform(featurize.Transform(input));
-        var toLabel = ml.Transforms.Conversion.MapKeyToValue("PredictedLabel").Fit(scored);
-        ITransformer model = new TransformerChain<ITransformer>(featurize, head, toLabel);
-        return (model, input.Schema);
     }
 }

@@ -1,0 +1,74 @@
+using MlNetTransfer.Training.Heads;
+
+namespace MlNetTransfer.Training.FineTuning;
+
+/// <summary>Optimizer of the TorchSharp training.</summary>
+public enum OptimizerKind
+{
+    /// <summary>AdamW (decoupled weight decay). Default.</summary>
+    AdamW,
+    /// <summary>SGD with momentum 0.9 (Keras' fine-tuning guide).</summary>
+    Sgd,
+}
+
+/// <summary>Learning-rate schedule of each phase.</summary>
+public enum ScheduleKind
+{
+    /// <summary>fastai's one-cycle: warm up over the first 25 % from lr/25, then cosine down to ~0. Default.</summary>
+    OneCycle,
+    /// <summary>Cosine from lr to ~0, no warmup.</summary>
+    Cosine,
+}
+
+/// <summary>
+/// The fine-tuning recipe (Keras guide / fastai <c>fine_tune</c>): train the head on the frozen base, then unfreeze the
+/// top block(s) and train them with the head, the block at a lower learning rate; keep the best validation epoch.
+/// </summary>
+public sealed record FineTuneOptions
+{
+    /// <summary>Blocks to unfreeze: a block name (that block and all above it) or a count from the top. Default "1".</summary>
+    public string Unfreeze { get; init; } = "1";
+
+    /// <summary>Head on the pooled features. Default linear.</summary>
+    public HeadKind Head { get; init; } = HeadKind.Linear;
+
+    /// <summary>Epochs of the head alone on the frozen base. Default 5.</summary>
+    public int HeadEpochs { get; init; } = 5;
+
+    /// <summary>Epochs of block + head. 0 trains the head only (feature extraction). Default 10.</summary>
+    public int Epochs { get; init; } = 10;
+
+    /// <summary>Peak learning rate of the head. Default 1e-3.</summary>
+    public double LearningRate { get; init; } = 1e-3;
+
+    /// <summary>In the fine-tuning phase the head runs at <see cref="LearningRate"/> x this. Default 0.5 (fastai: base_lr/2).</summary>
+    public double FineTuneHeadFactor { get; init; } = 0.5;
+
+    /// <summary>The unfrozen block runs at <see cref="LearningRate"/> x this (discriminative rates). Default 0.1.</summary>
+    public double BlockLearningRateFactor { get; init; } = 0.1;
+
+    public OptimizerKind Optimizer { get; init; } = OptimizerKind.AdamW;
+
+    public ScheduleKind Schedule { get; init; } = ScheduleKind.OneCycle;
+
+    /// <summary>Weight decay. Default 1e-2 (AdamW's usual).</summary>
+    public double WeightDecay { get; init; } = 1e-2;
+
+    /// <summary>Mini-batch size. Default 32.</summary>
+    public int BatchSize { get; init; } = 32;
+
+    /// <summary>Augmented views cached per training image (random resized crop + flip), besides the plain one. Default 4.</summary>
+    public int AugmentedViews { get; init; } = 4;
+
+    /// <summary>Stop after this many fine-tuning epochs without a better validation loss. Default 3.</summary>
+    public int Patience { get; init; } = 3;
+
+    /// <summary>Train BatchNorm statistics of the unfrozen block (default false: they stay in inference mode, as Keras advises).</summary>
+    public bool TrainBatchNorm { get; init; }
+
+    /// <summary>Share of each class of the training split held out for early stopping when the data has no validation split. Default 0.15.</summary>
+    public double HoldOutFraction { get; init; } = 0.15;
+
+    /// <summary>TorchSharp threads; null = all cores. Same seed, data and threads give bit-identical weights.</summary>
+    public int? Threads { get; init; }
+}

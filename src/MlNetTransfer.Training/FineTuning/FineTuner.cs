@@ -1,0 +1,341 @@
+using System.Diagnostics;
+using MlNetTransfer.Progress;
+using MlNetTransfer.Training.Heads;
+using MlNetTransfer.Training.OnnxImport;
+using Onnx;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MlNetTransfer.Training.FineTuning;
+
+/// <summary>One epoch of training, as reported.</summary>
+public sealed record EpochRecord(string Phase, int Epoch, double TrainLoss, double ValidationLoss, double ValidationAccuracy, double LearningRate, TimeSpan Elapsed);
+
+/// <summary>Initial weights from a saved model (continued training).</summary>
+/// <param name="OutputWeights">Softmax layer, [classes][inputs].</param>
+/// <param name="OutputBiases">Softmax layer biases.</param>
+/// <param name="HiddenWeights">MLP hidden layer [units * inputs], row-major; null for a linear head.</param>
+/// <param name="HiddenBiases">MLP hidden layer biases.</param>
+public sealed record HeadWeights(float[][] OutputWeights, float[] OutputBiases, float[]? HiddenWeights = null, float[]? HiddenBiases = null);
+
+/// <summary>The trained suffix (null when only the head trained) and head, with the history and the best epoch's validation probabilities.</summary>
+public sealed class FineTuneResult(OnnxGraphModule? suffix, ClassifierHead head, IReadOnlyList<EpochRecord> history, EpochRecord? best, float[][] validationProbabilities, bool stopped) : IDisposable
+{
+    public OnnxGraphModule? Suffix { get; } = suffix;
+    public ClassifierHead Head { get; } = head;
+    public IReadOnlyList<EpochRecord> History { get; } = history;
+
+    /// <summary>The epoch whose weights were kept.</summary>
+    public EpochRecord? Best { get; } = best;
+
+    /// <summary>Softmax of the kept weights on each validation image, in the order of the validation cache.</summary>
+    public float[][] ValidationProbabilities { get; } = validationProbabilities;
+
+    /// <summary>True when training was stopped early by the user; the weights are the best so far.</summary>
+    public bool Stopped { get; } = stopped;
+
+    public void Dispose()
+    {
+        Suffix?.Dispose();
+        Head.Dispose();
+    }
+}
+
+/// <summary>
+/// The TorchSharp training loop on cached freeze-boundary activations: phase 1 trains the head on the frozen base
+/// (every cached view is a sample), phase 2 trains the unfrozen suffix and the head together (each epoch sees every
+/// image once, in a random one of its views), with discriminative learning rates, a one-cycle or cosine schedule,
+/// early stopping on validation loss, and the best validation epoch kept (accuracy, then loss), the head-only state
+/// included. Same seed, data and threads: bit-identical weights.
+/// </summary>
+public sealed class FineTuner(FineTuneOptions options, int seed)
+{
+    private const int EvalBatch = 64;
+
+    public FineTuneResult Train(ModelProto composed, string boundary, string featuresTensor, int featureLength,
+        BoundaryCache train, BoundaryCache validation, IReadOnlyList<string> classes, HeadWeights? warmStart = null,
+        IProgress<ProgressEvent>? progress = null, CancellationToken cancellationToken = default)
+    {
+        torch.manual_seed(seed);
+        torch.set_num_threads(Math.Max(1, options.Threads ?? Environment.ProcessorCount));
+        var random = new Random(seed);
+        var classIndex = classes.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => (long)p.i);
+        bool fineTune = options.Epochs > 0 && boundary != featuresTensor;
+
+        var suffix = boundary == featuresTensor ? null
+            : new OnnxGraphModule(composed, boundary, featuresTensor,
+                fineTune ? OnnxGraphModule.TrainableInitializers(composed, boundary, featuresTensor) : new HashSet<string>(), options.TrainBatchNorm);
+        var head = new ClassifierHead(options.Head, featureLength, classes.Count);
+        if (warmStart is not null)
+        {
+            head.SetOutput(warmStart.OutputWeights, warmStart.OutputBiases);
+            if (warmStart.HiddenWeights is not null)
+                head.SetHidden(warmStart.HiddenWeights, warmStart.HiddenBiases!);
+        }
+
+        var history = new List<EpochRecord>();
+        var valLabels = validation.Images.Select(i => classIndex[i.Image.Label]).ToArray();
+        var tracker = new BestTracker(suffix, head);
+        bool stopped = false;
+
+        // Phase 1: the head alone, on pooled features of every cached view (the suffix is frozen here).
+        int headEpochs = warmStart is null ? options.HeadEpochs : 0;
+        if (headEpochs > 0)
+        {
+            using var scope = NewDisposeScope();
+            var (trainX, trainY) = PooledViews(suffix, train, classIndex);
+            var (valX, _) = PooledViews(suffix, validation, classIndex, plainOnly: true);
+            var valY = tensor(valLabels);
+            using var optimizer = MakeOptimizer([(head.parameters(), options.LearningRate)]);
+            long samples = trainX.shape[0];
+            int steps = (int)Math.Ceiling(samples / (double)options.BatchSize) * headEpochs, step = 0;
+            progress?.Report(new StageStarted("head", $"Training the {options.Head.ToString().ToLowerInvariant()} head on the frozen base", headEpochs));
+            for (int epoch = 1; epoch <= headEpochs && !stopped; epoch++)
+            {
+                var clock = Stopwatch.StartNew();
+                head.train();
+                double lossSum = 0;
+                var order = Permutation(random, (int)samples);
+                for (int start = 0; start < samples; start += options.BatchSize)
+                {
+                    if (cancellationToken.IsCancellationRequested) { stopped = true; break; }
+                    using var batchScope = NewDisposeScope();
+                    var index = tensor(order.AsSpan(start, (int)Math.Min(options.BatchSize, samples - start)).ToArray());
+                    var lr = SetLearningRates(optimizer, step++, steps);
+                    optimizer.zero_grad();
+                    var loss = nn.functional.cross_entropy(head.forward(trainX.index_select(0, index)), trainY.index_select(0, index));
+                    loss.backward();
+                    optimizer.step();
+                    lossSum += loss.item<float>() * index.shape[0];
+                }
+                head.eval();
+                var (valLoss, valAccuracy) = Evaluate(() => head.forward(valX), valY);
+                var record = new EpochRecord("head", epoch, lossSum / samples, valLoss, valAccuracy, optimizer.ParamGroups.First().LearningRate, clock.Elapsed);
+                Report(record, headEpochs, tracker.Offer(record), history, progress);
+            }
+            progress?.Report(new StageFinished("head", headEpochs, TimeSpan.FromTicks(history.Sum(h => h.Elapsed.Ticks))));
+        }
+
+        // Phase 2: the unfrozen suffix and the head, each image once per epoch in a random one of its views.
+        if (fineTune && !stopped)
+        {
+            tracker.Restore();
+            var blockParameters = suffix!.parameters().Where(p => p.requires_grad).ToList();
+            using var optimizer = MakeOptimizer([(blockParameters, options.LearningRate * options.BlockLearningRateFactor),
+                (head.parameters(), options.LearningRate * options.FineTuneHeadFactor)]);
+            int n = train.Images.Count, stepsPerEpoch = (int)Math.Ceiling(n / (double)options.BatchSize);
+            int steps = stepsPerEpoch * options.Epochs, step = 0, sinceBetterLoss = 0;
+            double bestLoss = history.Count > 0 ? history.Min(h => h.ValidationLoss) : double.MaxValue;
+            var trainLabels = train.Images.Select(i => classIndex[i.Image.Label]).ToArray();
+            progress?.Report(new StageStarted("fine-tune", $"Fine-tuning {boundary} -> top with the head", options.Epochs));
+            for (int epoch = 1; epoch <= options.Epochs; epoch++)
+            {
+                var clock = Stopwatch.StartNew();
+                suffix.train();
+                head.train();
+                double lossSum = 0;
+                var order = Permutation(random, n);
+                for (int start = 0; start < n; start += options.BatchSize)
+                {
+                    if (cancellationToken.IsCancellationRequested) { stopped = true; break; }
+                    using var batchScope = NewDisposeScope();
+                    var members = order.AsSpan(start, Math.Min(options.BatchSize, n - start)).ToArray();
+                    var x = Activations(train, members.Select(m => ((int)m, PickView(train.Images[(int)m], random))).ToList());
+                    var y = tensor(members.Select(m => trainLabels[m]).ToArray());
+                    SetLearningRates(optimizer, step++, steps);
+                    optimizer.zero_grad();
+                    var loss = nn.functional.cross_entropy(head.forward(suffix.forward(x)), y);
+                    loss.backward();
+                    optimizer.step();
+                    lossSum += loss.item<float>() * members.Length;
+                }
+                if (stopped) break;
+                var (valLoss, valAccuracy) = EvaluateSuffix(suffix, head, validation, valLabels);
+                var record = new EpochRecord("fine-tune", epoch, lossSum / n, valLoss, valAccuracy, optimizer.ParamGroups.Last().LearningRate, clock.Elapsed);
+                Report(record, options.Epochs, tracker.Offer(record), history, progress);
+                if (valLoss < bestLoss - 1e-6) { bestLoss = valLoss; sinceBetterLoss = 0; }
+                else if (++sinceBetterLoss >= options.Patience)
+                {
+                    progress.Note($"early stop: validation loss has not improved for {options.Patience} epochs");
+                    break;
+                }
+            }
+            progress?.Report(new StageFinished("fine-tune", options.Epochs, TimeSpan.FromTicks(history.Where(h => h.Phase == "fine-tune").Sum(h => h.Elapsed.Ticks))));
+        }
+
+        tracker.Restore();
+        if (tracker.Best is { } kept)
+            progress.Note(FormattableString.Invariant($"kept the best epoch: {kept.Phase} {kept.Epoch} (validation accuracy {kept.ValidationAccuracy:F4}, loss {kept.ValidationLoss:F4})"));
+        var probabilities = Probabilities(suffix, head, validation);
+        tracker.Dispose();
+        return new FineTuneResult(suffix, head, history, tracker.Best, probabilities, stopped);
+    }
+
+    private static void Report(EpochRecord record, int epochs, bool isBest, List<EpochRecord> history, IProgress<ProgressEvent>? progress)
+    {
+        history.Add(record);
+        progress?.Report(new StageAdvanced(record.Phase, record.Epoch, epochs));
+        progress?.Report(new EpochFinished(record.Phase, record.Epoch, epochs, record.TrainLoss, record.ValidationLoss, record.ValidationAccuracy,
+            record.LearningRate, record.Elapsed, isBest));
+    }
+
+    private static int PickView(CachedImage image, Random random) => random.Next(1 + image.Augmented.Length);
+
+    private static long[] Permutation(Random random, int n)
+    {
+        var order = Enumerable.Range(0, n).Select(i => (long)i).ToArray();
+        random.Shuffle(order);
+        return order;
+    }
+
+    /// <summary>A batch [n, C, H, W] from cached views (view 0 = plain).</summary>
+    private static Tensor Activations(BoundaryCache cache, IReadOnlyList<(int Image, int View)> items)
+    {
+        int length = cache.ActivationLength;
+        var data = new float[items.Count * length];
+        for (int i = 0; i < items.Count; i++)
+        {
+            var image = cache.Images[items[i].Image];
+            (items[i].View == 0 ? image.Plain : image.Augmented[items[i].View - 1]).CopyTo(data, i * length);
+        }
+        return tensor(data, [items.Count, .. cache.ActivationShape.Select(d => (long)d)]);
+    }
+
+    /// <summary>Pooled features of every view (or only the plain ones), through the frozen suffix, and their labels.</summary>
+    private static (Tensor X, Tensor Y) PooledViews(OnnxGraphModule? suffix, BoundaryCache cache, Dictionary<string, long> classIndex, bool plainOnly = false)
+    {
+        var items = cache.Images.SelectMany((image, i) => Enumerable.Range(0, plainOnly ? 1 : 1 + image.Augmented.Length).Select(v => (i, v))).ToList();
+        var labels = tensor(items.Select(it => classIndex[cache.Images[it.i].Image.Label]).ToArray());
+        var parts = new List<Tensor>();
+        suffix?.eval();
+        using (no_grad())
+        {
+            for (int start = 0; start < items.Count; start += EvalBatch)
+            {
+                var x = Activations(cache, items.Skip(start).Take(EvalBatch).ToList());
+                parts.Add(suffix is null ? x.reshape(x.shape[0], -1) : suffix.forward(x));
+            }
+        }
+        return (cat(parts, 0), labels);
+    }
+
+    private static (double Loss, double Accuracy) Evaluate(Func<Tensor> logits, Tensor labels)
+    {
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var z = logits();
+        double loss = nn.functional.cross_entropy(z, labels).item<float>();
+        double accuracy = z.argmax(1).eq(labels).to_type(ScalarType.Float64).mean().item<double>();
+        return (loss, accuracy);
+    }
+
+    private static (double Loss, double Accuracy) EvaluateSuffix(OnnxGraphModule suffix, ClassifierHead head, BoundaryCache validation, long[] labels)
+    {
+        suffix.eval();
+        head.eval();
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var logits = cat(Batches(validation).Select(x => head.forward(suffix.forward(x))).ToList(), 0);
+        var y = tensor(labels);
+        return (nn.functional.cross_entropy(logits, y).item<float>(), logits.argmax(1).eq(y).to_type(ScalarType.Float64).mean().item<double>());
+    }
+
+    private static IEnumerable<Tensor> Batches(BoundaryCache cache)
+    {
+        for (int start = 0; start < cache.Images.Count; start += EvalBatch)
+            yield return Activations(cache, Enumerable.Range(start, Math.Min(EvalBatch, cache.Images.Count - start)).Select(i => (i, 0)).ToList());
+    }
+
+    /// <summary>Softmax of the current weights on the plain view of each image.</summary>
+    public static float[][] Probabilities(OnnxGraphModule? suffix, ClassifierHead head, BoundaryCache cache)
+    {
+        suffix?.eval();
+        head.eval();
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var rows = new List<float[]>();
+        foreach (var x in Batches(cache))
+        {
+            var features = suffix is null ? x.reshape(x.shape[0], -1) : suffix.forward(x);
+            var p = nn.functional.softmax(head.forward(features), 1).contiguous();
+            var flat = p.data<float>().ToArray();
+            int k = (int)p.shape[1];
+            for (int i = 0; i < p.shape[0]; i++)
+                rows.Add(flat.AsSpan(i * k, k).ToArray());
+        }
+        return rows.ToArray();
+    }
+
+    private optim.Optimizer MakeOptimizer(IReadOnlyList<(IEnumerable<TorchSharp.Modules.Parameter> Parameters, double LearningRate)> groups)
+    {
+        if (options.Optimizer == OptimizerKind.Sgd)
+            return optim.SGD(groups.Select(g => new TorchSharp.Modules.SGD.ParamGroup(g.Parameters, g.LearningRate, momentum: 0.9, weight_decay: options.WeightDecay)), groups[0].LearningRate);
+        return optim.AdamW(groups.Select(g => new TorchSharp.Modules.AdamW.ParamGroup(g.Parameters, g.LearningRate, weight_decay: options.WeightDecay)), groups[0].LearningRate);
+    }
+
+    /// <summary>Sets each group's rate for this step of the schedule; returns the first group's.</summary>
+    private double SetLearningRates(optim.Optimizer optimizer, int step, int steps)
+    {
+        double t = steps <= 1 ? 1 : step / (double)(steps - 1);
+        double factor;
+        if (options.Schedule == ScheduleKind.OneCycle)
+        {
+            const double warm = 0.25;
+            factor = t < warm
+                ? 1.0 / 25 + (1 - 1.0 / 25) * (t / warm)
+                : 1e-4 + (1 - 1e-4) * 0.5 * (1 + Math.Cos(Math.PI * (t - warm) / (1 - warm)));
+        }
+        else
+        {
+            factor = 1e-4 + (1 - 1e-4) * 0.5 * (1 + Math.Cos(Math.PI * t));
+        }
+        foreach (var group in optimizer.ParamGroups)
+            group.LearningRate = group.InitialLearningRate * factor;
+        return optimizer.ParamGroups.First().LearningRate;
+    }
+
+    /// <summary>Keeps a copy of the weights of the best epoch so far (validation accuracy, then loss).</summary>
+    private sealed class BestTracker(OnnxGraphModule? suffix, ClassifierHead head) : IDisposable
+    {
+        private Dictionary<string, Tensor>? _suffix;
+        private Dictionary<string, Tensor>? _head;
+
+        public EpochRecord? Best { get; private set; }
+
+        public bool Offer(EpochRecord record)
+        {
+            if (Best is not null && (record.ValidationAccuracy < Best.ValidationAccuracy ||
+                                     (record.ValidationAccuracy == Best.ValidationAccuracy && record.ValidationLoss >= Best.ValidationLoss)))
+                return false;
+            Best = record;
+            Dispose();
+            _suffix = suffix is null ? null : Snapshot(suffix.state_dict());
+            _head = Snapshot(head.state_dict());
+            return true;
+        }
+
+        public void Restore()
+        {
+            if (_head is null) return;
+            using var _ = no_grad();
+            Copy(_head, head.state_dict());
+            if (_suffix is not null) Copy(_suffix, suffix!.state_dict());
+        }
+
+        private static Dictionary<string, Tensor> Snapshot(Dictionary<string, Tensor> state) =>
+            state.ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone().DetachFromDisposeScope());
+
+        private static void Copy(Dictionary<string, Tensor> from, Dictionary<string, Tensor> to)
+        {
+            foreach (var (name, value) in from)
+                to[name].copy_(value);
+        }
+
+        public void Dispose()
+        {
+            foreach (var t in (_suffix?.Values.AsEnumerable() ?? []).Concat(_head?.Values.AsEnumerable() ?? []))
+                t.Dispose();
+            _suffix = _head = null;
+        }
+    }
+}

@@ -1,1 +1,0 @@
-namespace MlNetTransfer.Training; internal static class Placeholder { }
