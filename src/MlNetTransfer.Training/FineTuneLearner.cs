@@ -81,13 +81,14 @@ public sealed class FineTuneLearner(FineTuneLearnerOptions? options = null)
         var spec = preset.Preprocessing;
 
         // Early stopping needs a validation split: the data's own, else a stratified share of train.
-        var train = dataset.Train;
-        var validation = dataset.Validation;
+        IReadOnlyList<LabeledImage> train = dataset.Train;
+        IReadOnlyList<LabeledImage> validation = dataset.Validation;
+        List<LabeledImage>? heldOut = null;
         string validationName = "validation";
         if (validation.Count == 0)
         {
             (var kept, var held) = StratifiedSplitter.Split(train, recipe.HoldOutFraction, _options.Seed);
-            (train, validation) = (kept, held);
+            (train, validation, heldOut) = (kept, held, held);
             validationName = "validation (held out from train)";
             progress.Note(FormattableString.Invariant($"no validation split: {held.Count} training images ({recipe.HoldOutFraction:P0} per class) held out for early stopping"));
         }
@@ -115,8 +116,32 @@ public sealed class FineTuneLearner(FineTuneLearnerOptions? options = null)
         progress.Note(FormattableString.Invariant($"activation cache: {trainCache.Images.Count + validationCache.Images.Count + (testCache?.Images.Count ?? 0)} images, [{string.Join(",", trainCache.ActivationShape)}] per view, {trainCache.Bytes / 1048576.0 + validationCache.Bytes / 1048576.0:F0} MiB"));
 
         var tuner = new FineTuner(recipe with { Epochs = _options.FineTune ? recipe.Epochs : 0 }, _options.Seed);
-        using var result = tuner.Train(composed, boundary, FeaturizerGraphBuilder.FeaturesTensor, featureLength, trainCache, validationCache, dataset.Classes,
+        var result = tuner.Train(composed, boundary, FeaturizerGraphBuilder.FeaturesTensor, featureLength, trainCache, validationCache, dataset.Classes,
             warmStart, progress, cancellationToken);
+        var firstProbabilities = result.ValidationProbabilities;
+        var heldOutReport = Report(validationName, validationCache, firstProbabilities, dataset.Classes);
+        bool refit = heldOut is not null && recipe.RefitAfterHoldOut && result.Best is not null && !result.Stopped;
+        if (refit)
+        {
+            // The held-out share chose the epoch; now every training image trains, and that epoch is kept.
+            var best = result.Best!;
+            progress.Note($"refitting on all {dataset.Train.Count} training images, keeping {best.Phase} epoch {best.Epoch} (chosen on the held-out share)");
+            BoundaryCache heldOutViews;
+            using (var cacheBuilder = new BoundaryCacheBuilder(ml, composed, boundary, spec, _options.Featurizer.Threads, _options.Featurizer.BatchSize))
+                heldOutViews = cacheBuilder.Build(heldOut!, recipe.AugmentedViews, _options.Seed + 1, "cache held-out views", progress, cancellationToken);
+            var allTrain = new BoundaryCache
+            {
+                ActivationShape = trainCache.ActivationShape,
+                Images = trainCache.Images.Concat(heldOutViews.Images).ToList(),
+                Unreadable = [],
+            };
+            var empty = new BoundaryCache { ActivationShape = trainCache.ActivationShape, Images = [], Unreadable = [] };
+            result.Dispose();
+            result = tuner.Train(composed, boundary, FeaturizerGraphBuilder.FeaturesTensor, featureLength, allTrain, empty, dataset.Classes,
+                warmStart, progress, cancellationToken, keepEpoch: (best.Phase, best.Epoch));
+            train = dataset.Train;
+        }
+        using var _ = result;
 
         // Write back: tuned initializers (+ MLP hidden layer) into the featurizer graph, the softmax layer into ML.NET's head.
         var tuned = TunedGraphWriter.Write(composed, result.Suffix?.CurrentInitializers(), result.Head);
@@ -131,15 +156,18 @@ public sealed class FineTuneLearner(FineTuneLearnerOptions? options = null)
             output.bias!.detach().contiguous().data<float>().ToArray(), dataset.Classes);
         var (model, inputSchema) = ModelAssembler.Assemble(ml, graphFile, head);
 
-        var reports = new List<ClassificationReport>
-        {
-            Report(validationName, validationCache, result.ValidationProbabilities, dataset.Classes),
-        };
+        // A refit model was not evaluated on the held-out share (it trained on it): only the test split reports it.
+        var reports = refit ? new List<ClassificationReport>() : [heldOutReport];
         if (testCache is not null)
         {
             var test = Report("test", testCache, FineTuner.Probabilities(result.Suffix, result.Head, testCache), dataset.Classes);
             // The reported split is validation when the data has one, else test (the held-out share only stopped training).
             if (dataset.Validation.Count > 0) reports.Add(test); else reports.Insert(0, test);
+        }
+        if (reports.Count == 0)
+        {
+            // No test split either: the held-out figures of the first run are all there is; say so.
+            reports.Add(Report(validationName + ", before the refit", validationCache, firstProbabilities, dataset.Classes));
         }
 
         var metadata = new ModelMetadata

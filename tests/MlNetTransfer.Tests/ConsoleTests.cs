@@ -49,12 +49,26 @@ public class ConsoleTests
         Assert.StartsWith("error:", line);
     }
 
+    [Theory]
+    [InlineData("retrain")]
+    [InlineData("evaluate")]
+    [InlineData("predict")]
+    [InlineData("bases")]
+    public void EveryCommandHasHelp(string command)
+    {
+        var help = Processes.Run(Processes.CliDll, command, "--help");
+        Assert.True(help.ExitCode == 0, help.StdErr);
+        Assert.Contains("USAGE", help.StdOut);
+    }
+
     [Fact]
     public void HelpDocumentsEveryTrainOption()
     {
         var help = Processes.Run(Processes.CliDll, "train", "--help");
         Assert.Equal(0, help.ExitCode);
-        foreach (var option in new[] { "--base", "--base-model", "--out", "--seed", "--l2", "--folds", "--validation-fraction", "--no-mirror", "--threads", "--batch-size", "--quiet", "--verbose", "--no-color" })
+        foreach (var option in new[] { "--base", "--base-model", "--out", "--seed", "--l2", "--folds", "--validation-fraction", "--no-mirror", "--threads", "--batch-size",
+                     "--mode", "--unfreeze", "--head", "--epochs", "--head-epochs", "--lr", "--block-lr-factor", "--augment", "--patience", "--optimizer", "--schedule",
+                     "--train-batchnorm", "--quiet", "--verbose", "--no-color" })
             Assert.Contains(option, help.StdOut);
     }
 }

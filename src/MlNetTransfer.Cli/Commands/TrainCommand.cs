@@ -85,7 +85,7 @@ public class TrainingSettings : GlobalSettings
     public int HeadEpochs { get; init; } = 5;
 
     [CommandOption("--lr <X>")]
-    [Description("TorchSharp heads: peak learning rate of the head; the block gets lr x --block-lr-factor, the head lr x 0.5 while fine-tuning.")]
+    [Description("TorchSharp heads: peak learning rate of the head; the unfrozen block gets lr x --block-lr-factor.")]
     [DefaultValue(1e-3)]
     public double LearningRate { get; init; } = 1e-3;
 
@@ -101,18 +101,18 @@ public class TrainingSettings : GlobalSettings
 
     [CommandOption("--patience <N>")]
     [Description("fine-tune: stop after N epochs without a better validation loss; the best epoch is kept.")]
-    [DefaultValue(3)]
-    public int Patience { get; init; } = 3;
+    [DefaultValue(5)]
+    public int Patience { get; init; } = 5;
 
     [CommandOption("--optimizer <NAME>")]
-    [Description("TorchSharp heads: adamw or sgd (momentum 0.9).")]
-    [DefaultValue("adamw")]
-    public string Optimizer { get; init; } = "adamw";
+    [Description("TorchSharp heads: sgd (momentum 0.9, weight decay 1e-4) or adamw (weight decay 1e-2).")]
+    [DefaultValue("sgd")]
+    public string Optimizer { get; init; } = "sgd";
 
     [CommandOption("--schedule <NAME>")]
-    [Description("TorchSharp heads: one-cycle (warmup then cosine) or cosine.")]
-    [DefaultValue("one-cycle")]
-    public string Schedule { get; init; } = "one-cycle";
+    [Description("TorchSharp heads: cosine, or one-cycle (warmup, then cosine).")]
+    [DefaultValue("cosine")]
+    public string Schedule { get; init; } = "cosine";
 
     [CommandOption("--train-batchnorm")]
     [Description("fine-tune: also update BatchNorm statistics of the unfrozen block (default: they stay in inference mode).")]
@@ -201,6 +201,7 @@ public sealed class TrainCommand : Command<TrainSettings>
             AugmentedViews = settings.Augment,
             Patience = settings.Patience,
             Optimizer = settings.Optimizer == "sgd" ? OptimizerKind.Sgd : OptimizerKind.AdamW,
+            WeightDecay = settings.Optimizer == "sgd" ? 1e-4 : 1e-2,
             Schedule = settings.Schedule == "cosine" ? ScheduleKind.Cosine : ScheduleKind.OneCycle,
             TrainBatchNorm = settings.TrainBatchNorm,
             Threads = settings.Threads,

@@ -54,7 +54,7 @@ public sealed class FineTuner(FineTuneOptions options, int seed)
 
     public FineTuneResult Train(ModelProto composed, string boundary, string featuresTensor, int featureLength,
         BoundaryCache train, BoundaryCache validation, IReadOnlyList<string> classes, HeadWeights? warmStart = null,
-        IProgress<ProgressEvent>? progress = null, CancellationToken cancellationToken = default)
+        IProgress<ProgressEvent>? progress = null, CancellationToken cancellationToken = default, (string Phase, int Epoch)? keepEpoch = null)
     {
         torch.manual_seed(seed);
         torch.set_num_threads(Math.Max(1, options.Threads ?? Environment.ProcessorCount));
@@ -75,7 +75,8 @@ public sealed class FineTuner(FineTuneOptions options, int seed)
 
         var history = new List<EpochRecord>();
         var valLabels = validation.Images.Select(i => classIndex[i.Image.Label]).ToArray();
-        var tracker = new BestTracker(suffix, head);
+        // A refit on all the data keeps a given epoch (chosen on held-out data before); otherwise the best validation epoch.
+        var tracker = new BestTracker(suffix, head, keepEpoch);
         bool stopped = false;
 
         // Phase 1: the head alone, on pooled features of every cached view (the suffix is frozen here).
@@ -117,7 +118,7 @@ public sealed class FineTuner(FineTuneOptions options, int seed)
         }
 
         // Phase 2: the unfrozen suffix and the head, each image once per epoch in a random one of its views.
-        if (fineTune && !stopped)
+        if (fineTune && !stopped && keepEpoch?.Phase != "head")
         {
             tracker.Restore();
             var blockParameters = suffix!.parameters().Where(p => p.requires_grad).ToList();
@@ -125,7 +126,7 @@ public sealed class FineTuner(FineTuneOptions options, int seed)
                 (head.parameters(), options.LearningRate * options.FineTuneHeadFactor)]);
             int n = train.Images.Count, stepsPerEpoch = (int)Math.Ceiling(n / (double)options.BatchSize);
             int steps = stepsPerEpoch * options.Epochs, step = 0, sinceBetterLoss = 0;
-            double bestLoss = history.Count > 0 ? history.Min(h => h.ValidationLoss) : double.MaxValue;
+            double bestLoss = double.MaxValue;
             var trainLabels = train.Images.Select(i => classIndex[i.Image.Label]).ToArray();
             progress?.Report(new StageStarted("fine-tune", $"Fine-tuning {boundary} -> top with the head", options.Epochs));
             for (int epoch = 1; epoch <= options.Epochs; epoch++)
@@ -153,6 +154,11 @@ public sealed class FineTuner(FineTuneOptions options, int seed)
                 var (valLoss, valAccuracy) = EvaluateSuffix(suffix, head, validation, valLabels);
                 var record = new EpochRecord("fine-tune", epoch, lossSum / n, valLoss, valAccuracy, optimizer.ParamGroups.Last().LearningRate, clock.Elapsed);
                 Report(record, options.Epochs, tracker.Offer(record), history, progress);
+                if (keepEpoch is { } keep)
+                {
+                    if (epoch >= keep.Epoch) break;
+                    continue;
+                }
                 if (valLoss < bestLoss - 1e-6) { bestLoss = valLoss; sinceBetterLoss = 0; }
                 else if (++sinceBetterLoss >= options.Patience)
                 {
@@ -165,7 +171,9 @@ public sealed class FineTuner(FineTuneOptions options, int seed)
 
         tracker.Restore();
         if (tracker.Best is { } kept)
-            progress.Note(FormattableString.Invariant($"kept the best epoch: {kept.Phase} {kept.Epoch} (validation accuracy {kept.ValidationAccuracy:F4}, loss {kept.ValidationLoss:F4})"));
+            progress.Note(keepEpoch is null
+                ? FormattableString.Invariant($"kept the best epoch: {kept.Phase} {kept.Epoch} (validation accuracy {kept.ValidationAccuracy:F4}, loss {kept.ValidationLoss:F4})")
+                : $"kept {kept.Phase} epoch {kept.Epoch}, as chosen before");
         var probabilities = Probabilities(suffix, head, validation);
         tracker.Dispose();
         return new FineTuneResult(suffix, head, history, tracker.Best, probabilities, stopped);
@@ -206,6 +214,8 @@ public sealed class FineTuner(FineTuneOptions options, int seed)
     {
         var items = cache.Images.SelectMany((image, i) => Enumerable.Range(0, plainOnly ? 1 : 1 + image.Augmented.Length).Select(v => (i, v))).ToList();
         var labels = tensor(items.Select(it => classIndex[cache.Images[it.i].Image.Label]).ToArray());
+        if (items.Count == 0)
+            return (empty(0), labels);
         var parts = new List<Tensor>();
         suffix?.eval();
         using (no_grad())
@@ -221,6 +231,8 @@ public sealed class FineTuner(FineTuneOptions options, int seed)
 
     private static (double Loss, double Accuracy) Evaluate(Func<Tensor> logits, Tensor labels)
     {
+        if (labels.shape[0] == 0)
+            return (double.NaN, double.NaN);
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         var z = logits();
@@ -231,6 +243,8 @@ public sealed class FineTuner(FineTuneOptions options, int seed)
 
     private static (double Loss, double Accuracy) EvaluateSuffix(OnnxGraphModule suffix, ClassifierHead head, BoundaryCache validation, long[] labels)
     {
+        if (labels.Length == 0)
+            return (double.NaN, double.NaN);
         suffix.eval();
         head.eval();
         using var _ = no_grad();
@@ -295,7 +309,7 @@ public sealed class FineTuner(FineTuneOptions options, int seed)
     }
 
     /// <summary>Keeps a copy of the weights of the best epoch so far (validation accuracy, then loss).</summary>
-    private sealed class BestTracker(OnnxGraphModule? suffix, ClassifierHead head) : IDisposable
+    private sealed class BestTracker(OnnxGraphModule? suffix, ClassifierHead head, (string Phase, int Epoch)? keep) : IDisposable
     {
         private Dictionary<string, Tensor>? _suffix;
         private Dictionary<string, Tensor>? _head;
@@ -304,7 +318,9 @@ public sealed class FineTuner(FineTuneOptions options, int seed)
 
         public bool Offer(EpochRecord record)
         {
-            if (Best is not null && (record.ValidationAccuracy < Best.ValidationAccuracy ||
+            if (keep is { } k && (record.Phase != k.Phase || record.Epoch != k.Epoch))
+                return false;
+            if (keep is null && Best is not null && (record.ValidationAccuracy < Best.ValidationAccuracy ||
                                      (record.ValidationAccuracy == Best.ValidationAccuracy && record.ValidationLoss >= Best.ValidationLoss)))
                 return false;
             Best = record;

@@ -1,0 +1,191 @@
+using System.Text.Json;
+using Google.Protobuf;
+using MlNetTransfer.Backbones;
+using MlNetTransfer.Data;
+using MlNetTransfer.Inference;
+using MlNetTransfer.Onnx;
+using MlNetTransfer.Tests.Fixtures;
+using MlNetTransfer.Training;
+using MlNetTransfer.Training.FineTuning;
+using MlNetTransfer.Training.Heads;
+using Onnx;
+
+namespace MlNetTransfer.Tests;
+
+/// <summary>
+/// Fine-tuning on VGG16-shaped graphs (small and fast) and on the embedded ResNet18: only the unfrozen block changes,
+/// the written-back model predicts what TorchSharp computed, seeds repeat, and a saved model trains further.
+/// </summary>
+public class FineTuneTests
+{
+    private static readonly FineTuneOptions Quick = new() { HeadEpochs = 2, Epochs = 2, AugmentedViews = 1, BatchSize = 8, Threads = 2, Patience = 5 };
+
+    private static (ConvBasePreset Preset, ModelProto Composed) Vgg(TestData.TempFolder temp)
+    {
+        var preset = ConvBaseRegistry.Get("vgg16-torchvision").WithModelFile(Vgg16ShapedOnnx.WriteTorchvisionLike(temp.File("vgg.onnx")));
+        return (preset, OnnxGraph.Load(FeaturizerGraphCache.GetOrBuild(preset).Path));
+    }
+
+    private static TrainedImageClassifier FineTune(ConvBasePreset preset, ImageDataset dataset, FineTuneOptions recipe, bool fineTune = true, int seed = 1) =>
+        new FineTuneLearner(new FineTuneLearnerOptions { ConvBase = preset, Recipe = recipe, FineTune = fineTune, Seed = seed }).Train(dataset);
+
+    private static Dictionary<string, byte[]> Initializers(ModelProto model) =>
+        model.Graph.Initializer.ToDictionary(t => t.Name, t => OnnxGraph.ReadFloats(t).SelectMany(BitConverter.GetBytes).ToArray());
+
+    [Fact]
+    public void UnfreezingBlock5ChangesOnlyBlock5AndTheHead()
+    {
+        using var temp = new TestData.TempFolder();
+        var (preset, original) = Vgg(temp);
+        using var trained = FineTune(preset, TestData.FashionSubset(3, 6, 3), Quick with { Unfreeze = "block5" });
+        var zip = temp.File("ft.zip");
+        trained.Save(zip);
+
+        Assert.Equal(["block5"], trained.Metadata.FineTune!.UnfrozenBlocks);
+        Assert.Equal("block4_pool", trained.Metadata.FineTune.Boundary);
+        var before = Initializers(original);
+        var after = Initializers(ModelProto.Parser.ParseFrom(ModelArchive.ReadEmbeddedOnnx(zip)));
+        Assert.Equal(before.Keys.Order(), after.Keys.Order());
+        foreach (var (name, bytes) in before)
+        {
+            if (name.StartsWith("block5_", StringComparison.Ordinal)) continue;
+            Assert.True(bytes.AsSpan().SequenceEqual(after[name]), $"{name} changed but lies below the freeze boundary");
+        }
+        Assert.Contains(before.Keys.Where(n => n.StartsWith("block5_", StringComparison.Ordinal)), n => !before[n].AsSpan().SequenceEqual(after[n]));
+    }
+
+    [Fact]
+    public void UnfreezeByCountAndUnknownBlockName()
+    {
+        using var temp = new TestData.TempFolder();
+        var (preset, composed) = Vgg(temp);
+        var two = FreezeBoundary.Resolve(preset, composed.Graph, "2", FeaturizerGraphBuilder.BaseInputTensor(composed));
+        Assert.Equal(["block4", "block5"], two.Unfrozen.Select(b => b.Name));
+        Assert.Equal("block3_pool", two.Tensor);
+        var e = Assert.Throws<ConvBaseException>(() => FreezeBoundary.Resolve(preset, composed.Graph, "block9", "x"));
+        Assert.Contains("block1, block2, block3, block4, block5", e.Message);
+
+        var resnet = ConvBaseRegistry.Get("resnet18");
+        var resnetComposed = OnnxGraph.Load(FeaturizerGraphCache.GetOrBuild(resnet).Path);
+        var stage4 = FreezeBoundary.Resolve(resnet, resnetComposed.Graph, "stage4", FeaturizerGraphBuilder.BaseInputTensor(resnetComposed));
+        Assert.Equal("ReLU347_Output_0", stage4.Tensor);
+        var top = FreezeBoundary.Resolve(resnet, resnetComposed.Graph, "1", FeaturizerGraphBuilder.BaseInputTensor(resnetComposed));
+        Assert.Equal(stage4.Tensor, top.Tensor);
+        Assert.Equal(["stage4"], top.Unfrozen.Select(b => b.Name));
+    }
+
+    [Theory]
+    [InlineData(true, HeadKind.Linear)]
+    [InlineData(true, HeadKind.Mlp)]
+    [InlineData(false, HeadKind.Mlp)]
+    public void SavedZipPredictsWhatTorchSharpComputed(bool fineTune, HeadKind head)
+    {
+        using var temp = new TestData.TempFolder();
+        var (preset, _) = Vgg(temp);
+        using var trained = FineTune(preset, TestData.FashionSubset(3, 6, 3), Quick with { Head = head }, fineTune);
+        var zip = temp.File("m.zip");
+        trained.Save(zip);
+        Assert.Equal(fineTune ? "fine-tune" : "feature-extraction", trained.Metadata.Mode);
+        Assert.Equal(head.ToString().ToLowerInvariant(), trained.Metadata.Head.Kind);
+
+        using var classifier = ImageClassifier.Load(zip);
+        double maxDiff = 0;
+        foreach (var report in trained.Reports)
+            foreach (var image in report.Images)
+            {
+                var p = classifier.Predict(image.Path);
+                maxDiff = Math.Max(maxDiff, Math.Abs(p.Scores.Single(s => s.Label == image.Actual).Score - image.ActualProbability));
+                maxDiff = Math.Max(maxDiff, Math.Abs(p.Scores.Single(s => s.Label == image.Predicted).Score - image.PredictedProbability));
+            }
+        Assert.True(maxDiff <= 1e-4, $"TorchSharp vs zip: max abs diff of probabilities {maxDiff}");
+    }
+
+    [Fact]
+    public void SameSeedAndThreadsGiveBitIdenticalWeights()
+    {
+        using var temp = new TestData.TempFolder();
+        var (preset, _) = Vgg(temp);
+        var dataset = TestData.FashionSubset(3, 6, 3);
+        using var first = FineTune(preset, dataset, Quick);
+        using var second = FineTune(preset, dataset, Quick);
+        using var other = FineTune(preset, dataset, Quick, seed: 2);
+        first.Save(temp.File("a.zip"));
+        second.Save(temp.File("b.zip"));
+        other.Save(temp.File("c.zip"));
+        var a = ModelArchive.ReadEmbeddedOnnx(temp.File("a.zip"));
+        Assert.Equal(a, ModelArchive.ReadEmbeddedOnnx(temp.File("b.zip")));
+        Assert.NotEqual(a, ModelArchive.ReadEmbeddedOnnx(temp.File("c.zip")));
+        Assert.Equal(first.Reports[0].Images.Select(i => i.ActualProbability), second.Reports[0].Images.Select(i => i.ActualProbability));
+    }
+
+    [Fact]
+    public void RetrainStartsFromTheSavedWeights()
+    {
+        using var temp = new TestData.TempFolder();
+        var (preset, _) = Vgg(temp);
+        var dataset = TestData.FashionSubset(3, 6, 3);
+        var zip = temp.File("m.zip");
+        float[][] saved;
+        using (var trained = FineTune(preset, dataset, Quick with { Head = HeadKind.Mlp }))
+        {
+            trained.Save(zip);
+            using var c = ImageClassifier.Load(zip);
+            saved = dataset.Test.Select(i => c.Predict(i.Path).Scores.OrderBy(s => s.Label).Select(s => s.Score).ToArray()).ToArray();
+        }
+
+        // Zero epochs: the continued model is the saved one.
+        var learner = new FineTuneLearner(new FineTuneLearnerOptions { Recipe = Quick with { Head = HeadKind.Mlp, Epochs = 0 }, FineTune = true });
+        using (var same = learner.Retrain(zip, dataset))
+        {
+            same.Save(temp.File("same.zip"));
+            using var c = ImageClassifier.Load(temp.File("same.zip"));
+            var again = dataset.Test.Select(i => c.Predict(i.Path).Scores.OrderBy(s => s.Label).Select(s => s.Score).ToArray()).ToArray();
+            for (int i = 0; i < saved.Length; i++)
+                for (int j = 0; j < saved[i].Length; j++)
+                    Assert.Equal(saved[i][j], again[i][j], 5);
+        }
+
+        // More data and epochs: the weights move on from there.
+        var more = TestData.FashionSubset(3, 10, 3);
+        var continued = new FineTuneLearner(new FineTuneLearnerOptions { Recipe = Quick with { Head = HeadKind.Mlp, Epochs = 2 } });
+        using var next = continued.Retrain(zip, more);
+        Assert.Contains("continuedFrom", next.Metadata.Training.Options.Keys);
+        Assert.DoesNotContain(next.Metadata.FineTune!.Epochs, e => e.Phase == "head");
+        next.Save(temp.File("next.zip"));
+        Assert.NotEqual(ModelArchive.ReadEmbeddedOnnx(zip), ModelArchive.ReadEmbeddedOnnx(temp.File("next.zip")));
+
+        var wrongClasses = TestData.FashionSubset(4, 6, 3);
+        Assert.Throws<DatasetException>(() => continued.Retrain(zip, wrongClasses));
+    }
+
+    [Fact]
+    public void ResNet18FineTunedZipLoadsInTheStockConsumerAndPredictsAsTheConsole()
+    {
+        using var temp = new TestData.TempFolder();
+        var subset = TestData.FashionSubset(classes: 3, train: 6, test: 3);
+        File.WriteAllLines(temp.File("data.csv"), ["path,label,split",
+            .. subset.Train.Select(i => $"{i.Path},{i.Label},train"), .. subset.Test.Select(i => $"{i.Path},{i.Label},test")]);
+        var zip = temp.File("ft.zip");
+
+        var train = Processes.Run(Processes.CliDll, "train", temp.File("data.csv"), "--out", zip, "--mode", "fine-tune", "--unfreeze", "stage4",
+            "--epochs", "1", "--head-epochs", "2", "--augment", "1", "--threads", "2");
+        Assert.True(train.ExitCode == 0, train.StdOut + train.StdErr);
+        Assert.Contains("fine-tune", train.StdOut);
+        Assert.Contains("val acc", train.StdOut);
+
+        var images = subset.Test.Select(i => i.Path).ToArray();
+        var stock = Processes.Run(Processes.StockConsumerDll, [zip, .. images]);
+        Assert.True(stock.ExitCode == 0, stock.StdErr);
+        var cli = Processes.Run(Processes.CliDll, "predict", zip, temp.File("data.csv"), "--json", "--top", "3");
+        Assert.True(cli.ExitCode == 0, cli.StdErr);
+        var console = JsonDocument.Parse(cli.StdOut).RootElement.EnumerateArray().ToDictionary(e => e.GetProperty("path").GetString()!);
+        foreach (var line in stock.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var s = JsonDocument.Parse(line).RootElement;
+            var c = console[s.GetProperty("path").GetString()!];
+            Assert.Equal(c.GetProperty("label").GetString(), s.GetProperty("label").GetString());
+            foreach (var top in c.GetProperty("top").EnumerateArray())
+                Assert.Equal(top.GetProperty("score").GetSingle(), s.GetProperty("scores").GetProperty(top.GetProperty("label").GetString()!).GetSingle(), 5);
+        }
+    }
+}
