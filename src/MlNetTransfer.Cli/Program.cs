@@ -17,12 +17,21 @@ app.Configure(config =>
     config.AddCommand<RetrainCommand>("retrain")
         .WithDescription("Continue training a saved model (fine-tuned, or with a TorchSharp head) on new or more data, from its tuned weights.")
         .WithExample("retrain", "model.zip", "more-photos/", "--out", "model2.zip", "--epochs", "5");
+    config.AddCommand<LrFindCommand>("lr-find")
+        .WithDescription("Learning-rate range test (fastai's lr_find) for the TorchSharp head or fine-tuning: suggests a rate and saves the loss-vs-rate plot.")
+        .WithExample("lr-find", "photos/", "--mode", "fine-tune", "--unfreeze", "stage4");
     config.AddCommand<EvaluateCommand>("evaluate")
         .WithDescription("Metrics of a model zip on labelled images: accuracy, per-class precision/recall/F1, confusion matrix, log-loss.")
         .WithExample("evaluate", "model.zip", "data/fashion-mnist-sample");
     config.AddCommand<PredictCommand>("predict")
         .WithDescription("Label and top-k scores for an image, a folder or a manifest.")
         .WithExample("predict", "model.zip", "photo.jpg", "--json");
+    config.AddCommand<InfoCommand>("info")
+        .WithDescription("What a model zip is: classes, conv base, mode, metrics, training options, creation time.")
+        .WithExample("info", "model.zip");
+    config.AddCommand<ExportCommand>("export")
+        .WithDescription("Write the whole classifier (conv base + head -> probabilities) as one ONNX file for use outside .NET.")
+        .WithExample("export", "model.zip", "--out", "classifier.onnx");
     config.AddCommand<BasesCommand>("bases")
         .WithDescription("List the conv-base presets with their preprocessing and named blocks.");
     config.SetExceptionHandler((exception, _) => ErrorReporter.Report(exception, args));

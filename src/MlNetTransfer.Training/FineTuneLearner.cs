@@ -40,6 +40,26 @@ public sealed class FineTuneLearner(FineTuneLearnerOptions? options = null)
     }
 
     /// <summary>
+    /// The learning-rate range test on this data with this recipe (head on the frozen base, or block + head when
+    /// fine-tuning): what <c>lr-find</c> runs.
+    /// </summary>
+    public LearningRateSweep FindLearningRate(ImageDataset dataset, double start = 1e-6, double end = 10, int steps = 100,
+        IProgress<ProgressEvent>? progress = null, CancellationToken cancellationToken = default)
+    {
+        dataset.EnsureTrainable(_options.Dataset.MinImagesPerClass);
+        var graph = FeaturizerGraphCache.GetOrBuild(_options.ConvBase);
+        var composed = OnnxGraph.Load(graph.Path);
+        var recipe = _options.Recipe;
+        string boundary = _options.FineTune
+            ? FreezeBoundary.Resolve(graph.Preset, composed.Graph, recipe.Unfreeze, FeaturizerGraphBuilder.BaseInputTensor(composed)).Tensor
+            : FeaturizerGraphBuilder.FeaturesTensor;
+        using var builder = new BoundaryCacheBuilder(new MLContext(_options.Seed), composed, boundary, graph.Preset.Preprocessing, _options.Featurizer.Threads, _options.Featurizer.BatchSize);
+        var cache = builder.Build(dataset.Train, recipe.AugmentedViews, _options.Seed, "cache train", progress, cancellationToken);
+        return LearningRateFinder.Run(composed, boundary, FeaturizerGraphBuilder.FeaturesTensor, graph.FeatureLength, cache, dataset.Classes, recipe,
+            _options.FineTune, _options.Seed, start, end, steps, progress, cancellationToken);
+    }
+
+    /// <summary>
     /// Continues training a saved model (made by this tool) on <paramref name="dataset"/>: its tuned block and head are the
     /// starting point, so the head phase is skipped. The classes must be the model's.
     /// </summary>
@@ -119,6 +139,7 @@ public sealed class FineTuneLearner(FineTuneLearnerOptions? options = null)
         var result = tuner.Train(composed, boundary, FeaturizerGraphBuilder.FeaturesTensor, featureLength, trainCache, validationCache, dataset.Classes,
             warmStart, progress, cancellationToken);
         var firstProbabilities = result.ValidationProbabilities;
+        var selectionHistory = result.History;
         var heldOutReport = Report(validationName, validationCache, firstProbabilities, dataset.Classes);
         bool refit = heldOut is not null && recipe.RefitAfterHoldOut && result.Best is not null && !result.Stopped;
         if (refit)
@@ -184,12 +205,17 @@ public sealed class FineTuneLearner(FineTuneLearnerOptions? options = null)
                 dataset.Skipped.Count, RecipeOptions(recipe, previous)),
             FineTune = new ModelMetadata.FineTuneInfo(freeze is null ? "" : recipe.Unfreeze, boundary, freeze?.Unfrozen.Select(b => b.Name).ToList() ?? [],
                 recipe.AugmentedViews,
-                result.History.Select(h => new ModelMetadata.EpochRow(h.Phase, h.Epoch, h.TrainLoss, h.ValidationLoss, h.ValidationAccuracy, h.LearningRate, h.Elapsed.TotalSeconds)).ToList(),
-                result.Best is { } b ? $"{b.Phase} {b.Epoch}" : null, result.Stopped),
+                Rows(selectionHistory), result.Best is { } b ? $"{b.Phase} {b.Epoch}" : null, result.Stopped)
+            {
+                RefitEpochs = refit ? Rows(result.History) : [],
+            },
             Metrics = reports.Select(r => new ModelMetadata.MetricsSummary(r.Split, r.Count, r.MicroAccuracy, r.MacroAccuracy, r.LogLoss)).ToList(),
         };
         return new TrainedImageClassifier(ml, model, inputSchema, dataset, reports, metadata, release: () => TryDelete(tunedPath));
     }
+
+    private static List<ModelMetadata.EpochRow> Rows(IEnumerable<EpochRecord> history) =>
+        history.Select(h => new ModelMetadata.EpochRow(h.Phase, h.Epoch, h.TrainLoss, h.TrainAccuracy, h.ValidationLoss, h.ValidationAccuracy, h.LearningRate, h.Elapsed.TotalSeconds)).ToList();
 
     private static ClassificationReport Report(string split, BoundaryCache cache, float[][] probabilities, IReadOnlyList<string> classes) =>
         ClassificationReport.Create(split, classes, cache.Images.Select((c, i) => (c.Image.Path, c.Image.Label, probabilities[i])).ToList());

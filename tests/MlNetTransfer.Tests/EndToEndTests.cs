@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Microsoft.ML;
+using Microsoft.ML.Data;
 using MlNetTransfer.Inference;
 using MlNetTransfer.Tests.Fixtures;
 using MlNetTransfer.Training;
@@ -139,6 +140,55 @@ public sealed class EndToEndTests : IClassFixture<EndToEndTests.TrainedSample>
         File.WriteAllText(fake, "not a zip");
         var e = Assert.Throws<ModelLoadException>(() => ImageClassifier.Load(fake));
         Assert.Contains("fake.zip", e.Message);
+    }
+
+    [Fact]
+    public void ExportedOnnxGivesTheZipsProbabilities()
+    {
+        using var temp = new TestData.TempFolder();
+        var cli = Processes.Run(Processes.CliDll, "export", _sample.ZipPath, "--out", temp.File("classifier.onnx"));
+        Assert.True(cli.ExitCode == 0, cli.StdErr);
+
+        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(temp.File("classifier.onnx"));
+        var meta = session.ModelMetadata.CustomMetadataMap;
+        var classes = JsonSerializer.Deserialize<string[]>(meta["mlnettransfer.classes"])!;
+        Assert.Equal(_sample.Trained.Classes, classes);
+        Assert.Contains("centre", meta["mlnettransfer.input"]);
+
+        // Pixels exactly as the metadata describes them: ML.NET's isotropic resize with centre crop, planar RGB 0..255.
+        var ml = new MLContext(1);
+        var images = _sample.TestImages;
+        var pixelView = MlNetTransfer.Featurization.ImagePixelsPipeline.FromPaths(ml.Transforms, new MlNetTransfer.Backbones.PreprocessingSpec())
+            .Fit(ml.Data.LoadFromEnumerable(new[] { new ModelInput() }))
+            .Transform(ml.Data.LoadFromEnumerable(images.Select(p => new ModelInput { ImagePath = p }).ToList()));
+        var pixels = pixelView.GetColumn<float[]>(MlNetTransfer.Featurization.ImagePixelsPipeline.PixelsColumn).ToArray();
+        using var classifier = ImageClassifier.Load(_sample.ZipPath);
+        double maxDiff = 0;
+        for (int i = 0; i < images.Count; i++)
+        {
+            using var input = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(pixels[i], [1, 3, 224, 224]);
+            using var run = new Microsoft.ML.OnnxRuntime.RunOptions();
+            using var output = session.Run(run, ["ImagePixels"], [input], ["probabilities"]);
+            var exported = output[0].GetTensorDataAsSpan<float>().ToArray();
+            var zip = classifier.Predict(images[i]).Scores.ToDictionary(s => s.Label, s => s.Score);
+            for (int c = 0; c < classes.Length; c++)
+                maxDiff = Math.Max(maxDiff, Math.Abs(exported[c] - zip[classes[c]]));
+        }
+        Assert.True(maxDiff <= 1e-5, $"exported ONNX vs zip: max abs diff {maxDiff}");
+    }
+
+    [Fact]
+    public void InfoDescribesTheModel()
+    {
+        var info = Processes.Run(Processes.CliDll, "info", _sample.ZipPath, "--json");
+        Assert.True(info.ExitCode == 0, info.StdErr);
+        var json = JsonDocument.Parse(info.StdOut).RootElement;
+        Assert.Equal("feature-extraction", json.GetProperty("mode").GetString());
+        Assert.Equal("resnet18", json.GetProperty("convBase").GetProperty("name").GetString());
+        Assert.Equal(_sample.Trained.Classes, json.GetProperty("classes").EnumerateArray().Select(c => c.GetString()));
+        var text = Processes.Run(Processes.CliDll, "info", _sample.ZipPath);
+        Assert.Contains("created", text.StdOut);
+        Assert.Contains("test", text.StdOut);
     }
 
     [Fact]

@@ -118,6 +118,10 @@ public class TrainingSettings : GlobalSettings
     [Description("fine-tune: also update BatchNorm statistics of the unfrozen block (default: they stay in inference mode).")]
     public bool TrainBatchNorm { get; init; }
 
+    [CommandOption("--report-dir <DIR>")]
+    [Description("Where the HTML report and its plots go. Default: report/ beside the model.")]
+    public string? ReportDir { get; init; }
+
     [CommandOption("--threads <N>")]
     [Description("ONNX Runtime threads. Default: all cores.")]
     public int? Threads { get; init; }
@@ -213,6 +217,9 @@ public sealed class TrainCommand : Command<TrainSettings>
     {
         var metricsPath = trained.Save(settings.Out);
         var dataset = trained.Dataset;
+        var reportPath = Reporting.TrainingReportWriter.Write(settings.ReportDir ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(settings.Out))!, "report"),
+            settings.Out, trained.Metadata, trained.Reports, dataset.Skipped);
+        var samplePath = Reporting.ConsumptionSample.Write(settings.Out, trained.Classes);
 
         if (!settings.Quiet)
         {
@@ -228,6 +235,8 @@ public sealed class TrainCommand : Command<TrainSettings>
         if (trained.Metadata.FineTune is { StoppedByUser: true })
             console.MarkupLine("[yellow]Training was stopped early; the model holds the best epoch so far.[/]");
         console.MarkupLine($"Metrics: {Markup.Escape(metricsPath)}");
+        console.MarkupLine($"Report: {Markup.Escape(reportPath)}");
+        console.MarkupLine($"How to use it in an app: {Markup.Escape(samplePath)}");
         return 0;
     }
 }

@@ -52,12 +52,12 @@ public sealed class ConsoleProgress(IAnsiConsole console, bool quiet) : IProgres
                 if (_epochHeaderFor != epoch.Phase)
                 {
                     _epochHeaderFor = epoch.Phase;
-                    console.MarkupLine($"[bold]{"phase",-10} {"epoch",7} {"train loss",11} {"val loss",10} {"val acc",8} {"lr",9} {"time",7}[/]");
+                    console.MarkupLine($"[bold]{"phase",-10} {"epoch",7} {"train loss",11} {"train acc",9} {"val loss",10} {"val acc",8} {"lr",9} {"time",7}[/]");
                 }
                 // A refit on all the data has no validation split: its columns show "-".
                 string Val(double v, int width) => double.IsNaN(v) ? "-".PadLeft(width) : v.ToString("F4", CultureInfo.InvariantCulture).PadLeft(width);
                 console.MarkupLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{Markup.Escape(epoch.Phase),-10} {$"{epoch.Epoch}/{epoch.Epochs}",7} {epoch.TrainLoss,11:F4} {Val(epoch.ValidationLoss, 10)} {Val(epoch.ValidationAccuracy, 8)} {epoch.LearningRate,9:0.0e+00} {epoch.Elapsed.TotalSeconds,6:F1}s{(epoch.IsBest ? " [green]best[/]" : "")}"));
+                    $"{Markup.Escape(epoch.Phase),-10} {$"{epoch.Epoch}/{epoch.Epochs}",7} {epoch.TrainLoss,11:F4} {epoch.TrainAccuracy,9:F4} {Val(epoch.ValidationLoss, 10)} {Val(epoch.ValidationAccuracy, 8)} {epoch.LearningRate,9:0.0e+00} {epoch.Elapsed.TotalSeconds,6:F1}s{(epoch.IsBest ? " [green]best[/]" : "")}"));
                 break;
             case StageStarted started when !quiet:
                 if (_context is { } context)

@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 namespace MlNetTransfer.Training.FineTuning;
 
 /// <summary>One epoch of training, as reported.</summary>
-public sealed record EpochRecord(string Phase, int Epoch, double TrainLoss, double ValidationLoss, double ValidationAccuracy, double LearningRate, TimeSpan Elapsed);
+public sealed record EpochRecord(string Phase, int Epoch, double TrainLoss, double TrainAccuracy, double ValidationLoss, double ValidationAccuracy, double LearningRate, TimeSpan Elapsed);
 
 /// <summary>Initial weights from a saved model (continued training).</summary>
 /// <param name="OutputWeights">Softmax layer, [classes][inputs].</param>
@@ -96,6 +96,7 @@ public sealed class FineTuner(FineTuneOptions options, int seed)
                 var clock = Stopwatch.StartNew();
                 head.train();
                 double lossSum = 0;
+                long correct = 0;
                 var order = Permutation(random, (int)samples);
                 for (int start = 0; start < samples; start += options.BatchSize)
                 {
@@ -104,14 +105,17 @@ public sealed class FineTuner(FineTuneOptions options, int seed)
                     var index = tensor(order.AsSpan(start, (int)Math.Min(options.BatchSize, samples - start)).ToArray());
                     var lr = SetLearningRates(optimizer, step++, steps);
                     optimizer.zero_grad();
-                    var loss = nn.functional.cross_entropy(head.forward(trainX.index_select(0, index)), trainY.index_select(0, index));
+                    var logits = head.forward(trainX.index_select(0, index));
+                    var targets = trainY.index_select(0, index);
+                    var loss = nn.functional.cross_entropy(logits, targets);
                     loss.backward();
                     optimizer.step();
                     lossSum += loss.item<float>() * index.shape[0];
+                    correct += logits.argmax(1).eq(targets).sum().item<long>();
                 }
                 head.eval();
                 var (valLoss, valAccuracy) = Evaluate(() => head.forward(valX), valY);
-                var record = new EpochRecord("head", epoch, lossSum / samples, valLoss, valAccuracy, optimizer.ParamGroups.First().LearningRate, clock.Elapsed);
+                var record = new EpochRecord("head", epoch, lossSum / samples, correct / (double)samples, valLoss, valAccuracy, optimizer.ParamGroups.First().LearningRate, clock.Elapsed);
                 Report(record, headEpochs, tracker.Offer(record), history, progress);
             }
             progress?.Report(new StageFinished("head", headEpochs, TimeSpan.FromTicks(history.Sum(h => h.Elapsed.Ticks))));
@@ -135,6 +139,7 @@ public sealed class FineTuner(FineTuneOptions options, int seed)
                 suffix.train();
                 head.train();
                 double lossSum = 0;
+                long correct = 0;
                 var order = Permutation(random, n);
                 for (int start = 0; start < n; start += options.BatchSize)
                 {
@@ -145,14 +150,16 @@ public sealed class FineTuner(FineTuneOptions options, int seed)
                     var y = tensor(members.Select(m => trainLabels[m]).ToArray());
                     SetLearningRates(optimizer, step++, steps);
                     optimizer.zero_grad();
-                    var loss = nn.functional.cross_entropy(head.forward(suffix.forward(x)), y);
+                    var logits = head.forward(suffix.forward(x));
+                    var loss = nn.functional.cross_entropy(logits, y);
                     loss.backward();
                     optimizer.step();
                     lossSum += loss.item<float>() * members.Length;
+                    correct += logits.argmax(1).eq(y).sum().item<long>();
                 }
                 if (stopped) break;
                 var (valLoss, valAccuracy) = EvaluateSuffix(suffix, head, validation, valLabels);
-                var record = new EpochRecord("fine-tune", epoch, lossSum / n, valLoss, valAccuracy, optimizer.ParamGroups.Last().LearningRate, clock.Elapsed);
+                var record = new EpochRecord("fine-tune", epoch, lossSum / n, correct / (double)n, valLoss, valAccuracy, optimizer.ParamGroups.Last().LearningRate, clock.Elapsed);
                 Report(record, options.Epochs, tracker.Offer(record), history, progress);
                 if (keepEpoch is { } keep)
                 {
@@ -183,7 +190,7 @@ public sealed class FineTuner(FineTuneOptions options, int seed)
     {
         history.Add(record);
         progress?.Report(new StageAdvanced(record.Phase, record.Epoch, epochs));
-        progress?.Report(new EpochFinished(record.Phase, record.Epoch, epochs, record.TrainLoss, record.ValidationLoss, record.ValidationAccuracy,
+        progress?.Report(new EpochFinished(record.Phase, record.Epoch, epochs, record.TrainLoss, record.TrainAccuracy, record.ValidationLoss, record.ValidationAccuracy,
             record.LearningRate, record.Elapsed, isBest));
     }
 
@@ -197,7 +204,7 @@ public sealed class FineTuner(FineTuneOptions options, int seed)
     }
 
     /// <summary>A batch [n, C, H, W] from cached views (view 0 = plain).</summary>
-    private static Tensor Activations(BoundaryCache cache, IReadOnlyList<(int Image, int View)> items)
+    internal static Tensor Activations(BoundaryCache cache, IReadOnlyList<(int Image, int View)> items)
     {
         int length = cache.ActivationLength;
         var data = new float[items.Count * length];
@@ -210,7 +217,7 @@ public sealed class FineTuner(FineTuneOptions options, int seed)
     }
 
     /// <summary>Pooled features of every view (or only the plain ones), through the frozen suffix, and their labels.</summary>
-    private static (Tensor X, Tensor Y) PooledViews(OnnxGraphModule? suffix, BoundaryCache cache, Dictionary<string, long> classIndex, bool plainOnly = false)
+    internal static (Tensor X, Tensor Y) PooledViews(OnnxGraphModule? suffix, BoundaryCache cache, Dictionary<string, long> classIndex, bool plainOnly = false)
     {
         var items = cache.Images.SelectMany((image, i) => Enumerable.Range(0, plainOnly ? 1 : 1 + image.Augmented.Length).Select(v => (i, v))).ToList();
         var labels = tensor(items.Select(it => classIndex[cache.Images[it.i].Image.Label]).ToArray());
@@ -280,7 +287,10 @@ public sealed class FineTuner(FineTuneOptions options, int seed)
         return rows.ToArray();
     }
 
-    private optim.Optimizer MakeOptimizer(IReadOnlyList<(IEnumerable<TorchSharp.Modules.Parameter> Parameters, double LearningRate)> groups)
+    private optim.Optimizer MakeOptimizer(IReadOnlyList<(IEnumerable<TorchSharp.Modules.Parameter> Parameters, double LearningRate)> groups) =>
+        MakeOptimizer(options, groups);
+
+    internal static optim.Optimizer MakeOptimizer(FineTuneOptions options, IReadOnlyList<(IEnumerable<TorchSharp.Modules.Parameter> Parameters, double LearningRate)> groups)
     {
         if (options.Optimizer == OptimizerKind.Sgd)
             return optim.SGD(groups.Select(g => new TorchSharp.Modules.SGD.ParamGroup(g.Parameters, g.LearningRate, momentum: 0.9, weight_decay: options.WeightDecay)), groups[0].LearningRate);

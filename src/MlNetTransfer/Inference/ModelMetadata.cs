@@ -37,11 +37,22 @@ public sealed record ModelMetadata
     public FineTuneInfo? FineTune { get; init; }
 
     /// <summary>Fine-tuning: what was unfrozen, where the graph was cut, and every epoch.</summary>
+    /// <param name="Unfreeze">What was asked: a block name or count; empty for a head on the frozen base.</param>
+    /// <param name="Boundary">The tensor the graph was cut at.</param>
+    /// <param name="UnfrozenBlocks">The blocks that trained.</param>
+    /// <param name="AugmentedViews">Augmented views cached per training image.</param>
+    /// <param name="Epochs">The run that chose the epoch (with validation figures).</param>
+    /// <param name="BestEpoch">The epoch kept.</param>
+    /// <param name="StoppedByUser">Training was stopped early by the user.</param>
     public sealed record FineTuneInfo(string Unfreeze, string Boundary, IReadOnlyList<string> UnfrozenBlocks, int AugmentedViews,
-        IReadOnlyList<EpochRow> Epochs, string? BestEpoch, bool StoppedByUser);
+        IReadOnlyList<EpochRow> Epochs, string? BestEpoch, bool StoppedByUser)
+    {
+        /// <summary>When validation was held out of train: the refit on all training images (no validation figures).</summary>
+        public IReadOnlyList<EpochRow> RefitEpochs { get; init; } = [];
+    }
 
-    /// <summary>One epoch: phase (head / fine-tune), losses, validation accuracy, learning rate, seconds.</summary>
-    public sealed record EpochRow(string Phase, int Epoch, double TrainLoss, double ValidationLoss, double ValidationAccuracy, double LearningRate, double Seconds);
+    /// <summary>One epoch: phase (head / fine-tune), losses and accuracies (train, validation), learning rate, seconds.</summary>
+    public sealed record EpochRow(string Phase, int Epoch, double TrainLoss, double TrainAccuracy, double ValidationLoss, double ValidationAccuracy, double LearningRate, double Seconds);
 
     public sealed record HeadInfo(string Kind, float L1, float L2, IReadOnlyList<Training.CrossValidationResult> CrossValidation);
 

@@ -32,5 +32,5 @@ public sealed record DatasetLoaded(Data.ImageDataset Dataset) : ProgressEvent;
 /// One training epoch finished: losses, validation accuracy, learning rate and time (fastai's per-epoch row).
 /// <paramref name="Phase"/> is e.g. "head" (frozen base) or "fine-tune" (unfrozen block + head).
 /// </summary>
-public sealed record EpochFinished(string Phase, int Epoch, int Epochs, double TrainLoss, double ValidationLoss, double ValidationAccuracy,
+public sealed record EpochFinished(string Phase, int Epoch, int Epochs, double TrainLoss, double TrainAccuracy, double ValidationLoss, double ValidationAccuracy,
     double LearningRate, TimeSpan Elapsed, bool IsBest) : ProgressEvent;

@@ -1,0 +1,72 @@
+using System.ComponentModel;
+using System.Globalization;
+using System.Text.Json;
+using MlNetTransfer.Cli.Rendering;
+using MlNetTransfer.Inference;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace MlNetTransfer.Cli.Commands;
+
+public sealed class InfoSettings : GlobalSettings
+{
+    [CommandArgument(0, "<model>")]
+    [Description("Model zip written by train.")]
+    public string Model { get; init; } = "";
+
+    [CommandOption("--json")]
+    [Description("Write the model's metadata as JSON to standard output.")]
+    public bool Json { get; init; }
+}
+
+/// <summary><c>info</c>: what a model zip is, from its metadata, without loading the network.</summary>
+public sealed class InfoCommand : Command<InfoSettings>
+{
+    public override int Execute(CommandContext context, InfoSettings settings, CancellationToken cancellationToken)
+    {
+        var console = ConsoleFactory.Create(settings);
+        var metadata = ModelArchive.ReadMetadata(settings.Model);
+        if (metadata is null)
+        {
+            // A plain ML.NET zip: say what can be said by loading it.
+            using var classifier = ImageClassifier.Load(settings.Model);
+            if (settings.Json)
+                Console.Out.WriteLine(JsonSerializer.Serialize(new { model = settings.Model, classes = classifier.Classes, madeBy = "not MlNetTransfer" }));
+            else
+                console.MarkupLine($"{Markup.Escape(settings.Model)}: an ML.NET image classifier not made by MlNetTransfer; classes: {Markup.Escape(string.Join(", ", classifier.Classes))}");
+            return 0;
+        }
+        if (settings.Json)
+        {
+            Console.Out.WriteLine(metadata.ToJson());
+            return 0;
+        }
+
+        string F(double v) => v.ToString("F4", CultureInfo.InvariantCulture);
+        var grid = new Grid().AddColumn(new GridColumn().NoWrap()).AddColumn();
+        void Row(string name, string value) => grid.AddRow($"[bold]{name}[/]", Markup.Escape(value));
+        Row("model", Path.GetFullPath(settings.Model));
+        Row("created", metadata.CreatedUtc.ToString("u", CultureInfo.InvariantCulture) + " by " + metadata.Tool);
+        Row("mode", metadata.Mode);
+        Row("classes", $"{metadata.Classes.Count}: {string.Join(", ", metadata.Classes)}");
+        Row("conv base", $"{metadata.ConvBase.Name} ({metadata.ConvBase.Description})");
+        Row("preprocessing", metadata.ConvBase.Preprocessing);
+        Row("features", $"{metadata.ConvBase.FeatureLength} ({metadata.ConvBase.Pooling} pooling)");
+        Row("head", metadata.Head.Kind + (metadata.Head.CrossValidation.Count > 0 ? string.Create(CultureInfo.InvariantCulture, $", L2 {metadata.Head.L2:G4} by cross-validation") : ""));
+        if (metadata.FineTune is { } ft)
+        {
+            if (ft.UnfrozenBlocks.Count > 0)
+                Row("fine-tuned", $"{string.Join(", ", ft.UnfrozenBlocks)} (cut at {ft.Boundary})");
+            Row("epochs", $"{ft.Epochs.Count} run, kept {ft.BestEpoch ?? "-"}{(ft.StoppedByUser ? " (stopped by the user)" : "")}");
+        }
+        Row("data", $"{metadata.Training.Data} ({metadata.Training.SplitOrigin}); " +
+                    string.Join(", ", metadata.Training.ImagesPerSplit.Where(kv => kv.Value > 0).Select(kv => $"{kv.Key} {kv.Value}")) +
+                    $"; {metadata.Training.SkippedFiles} file(s) skipped");
+        Row("seed", metadata.Training.Seed.ToString(CultureInfo.InvariantCulture));
+        Row("options", string.Join(", ", metadata.Training.Options.Select(kv => $"{kv.Key}={kv.Value}")));
+        foreach (var m in metadata.Metrics)
+            Row($"{m.Split}", $"accuracy {F(m.MicroAccuracy)}, macro accuracy {F(m.MacroAccuracy)}, log-loss {F(m.LogLoss)} ({m.Count} images)");
+        console.Write(grid);
+        return 0;
+    }
+}

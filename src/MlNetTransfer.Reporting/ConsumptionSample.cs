@@ -1,0 +1,97 @@
+namespace MlNetTransfer.Reporting;
+
+/// <summary>
+/// A C# file written beside a trained model (as Model Builder does): how an app loads the zip and predicts with stock
+/// ML.NET, one thread (a PredictionEngine) and many (a pool of engines).
+/// </summary>
+public static class ConsumptionSample
+{
+    public static string Write(string modelPath, IReadOnlyList<string> classes)
+    {
+        var file = Path.GetFileName(modelPath);
+        var name = string.Concat(Path.GetFileNameWithoutExtension(modelPath).Select((c, i) => char.IsLetterOrDigit(c) ? (i == 0 ? char.ToUpperInvariant(c) : c) : '_'));
+        if (name.Length == 0 || char.IsDigit(name[0])) name = "Model" + name;
+        var path = Path.ChangeExtension(Path.GetFullPath(modelPath), ".consumption.cs");
+        var text = $$"""
+            // How to use {{file}} in your app (written by mlnet-transfer train).
+            // Packages: Microsoft.ML 5.0.1, Microsoft.ML.ImageAnalytics 5.0.1, Microsoft.ML.OnnxTransformer 5.0.1,
+            // Microsoft.ML.OnnxRuntime 1.31.1. Nothing of MlNetTransfer is needed. Copy {{file}} next to your app.
+            // Classes, in the order of Score: {{string.Join(", ", classes)}}
+            using System.Collections.Concurrent;
+            using Microsoft.ML;
+            using Microsoft.ML.Data;
+
+            public class {{name}}Input
+            {
+                /// <summary>Path of the image file (absolute, or relative to the working folder).</summary>
+                public string ImagePath { get; set; } = "";
+            }
+
+            public class {{name}}Output
+            {
+                public string PredictedLabel { get; set; } = "";
+
+                /// <summary>One probability per class, in the order of <see cref="{{name}}.Classes"/>.</summary>
+                public float[] Score { get; set; } = [];
+            }
+
+            /// <summary>One thread: a single PredictionEngine (it is not thread-safe).</summary>
+            public static class {{name}}
+            {
+                public const string ModelPath = "{{file}}";
+
+                private static readonly Lazy<(MLContext Ml, ITransformer Model, PredictionEngine<{{name}}Input, {{name}}Output> Engine)> Loaded = new(() =>
+                {
+                    var ml = new MLContext();
+                    var model = ml.Model.Load(ModelPath, out var schema);
+                    return (ml, model, ml.Model.CreatePredictionEngine<{{name}}Input, {{name}}Output>(model, schema));
+                });
+
+                public static string[] Classes
+                {
+                    get
+                    {
+                        VBuffer<ReadOnlyMemory<char>> names = default;
+                        Loaded.Value.Engine.OutputSchema["Score"].GetSlotNames(ref names);
+                        return names.DenseValues().Select(n => n.ToString()).ToArray();
+                    }
+                }
+
+                public static {{name}}Output Predict(string imagePath) => Loaded.Value.Engine.Predict(new {{name}}Input { ImagePath = imagePath });
+            }
+
+            /// <summary>Many threads (web apps, services): a pool of engines over one loaded model. Register it as a singleton.</summary>
+            public sealed class {{name}}Pool : IDisposable
+            {
+                private readonly MLContext _ml = new();
+                private readonly ITransformer _model;
+                private readonly DataViewSchema _schema;
+                private readonly ConcurrentBag<PredictionEngine<{{name}}Input, {{name}}Output>> _idle = new();
+                private readonly ConcurrentBag<PredictionEngine<{{name}}Input, {{name}}Output>> _all = new();
+
+                public {{name}}Pool(string modelPath = {{name}}.ModelPath) => _model = _ml.Model.Load(modelPath, out _schema);
+
+                public {{name}}Output Predict(string imagePath)
+                {
+                    if (!_idle.TryTake(out var engine))
+                    {
+                        engine = _ml.Model.CreatePredictionEngine<{{name}}Input, {{name}}Output>(_model, _schema);
+                        _all.Add(engine);
+                    }
+                    try { return engine.Predict(new {{name}}Input { ImagePath = imagePath }); }
+                    finally { _idle.Add(engine); }
+                }
+
+                // Disposing the model and engines lets ML.NET delete the ONNX file it unpacked to the temp folder.
+                public void Dispose()
+                {
+                    foreach (var engine in _all) engine.Dispose();
+                    (_model as IDisposable)?.Dispose();
+                }
+            }
+
+            """;
+        IO.AtomicFile.WriteAllText(path, text);
+        return path;
+    }
+}

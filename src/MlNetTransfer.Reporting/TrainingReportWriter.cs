@@ -1,0 +1,160 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using MlNetTransfer.Data;
+using MlNetTransfer.Evaluation;
+using MlNetTransfer.Inference;
+using OxyPlot;
+
+namespace MlNetTransfer.Reporting;
+
+/// <summary>
+/// Writes <c>report/</c> for a trained model: a self-contained <c>report.html</c> (plots and images inline, nothing
+/// fetched) and the plots as PNG files beside it. Learning curves (or, for the L-BFGS head, the regularization curve),
+/// confusion-matrix heatmap, per-class precision/recall/F1, the top-losses gallery (fastai's plot_top_losses), the
+/// most-confused class pairs, the training options and the skipped files.
+/// </summary>
+public static class TrainingReportWriter
+{
+    /// <summary>How many validation images the top-losses gallery shows.</summary>
+    public const int TopLosses = 12;
+
+    public static string Write(string folder, string modelPath, ModelMetadata metadata, IReadOnlyList<ClassificationReport> reports, IReadOnlyList<SkippedFile> skipped)
+    {
+        Directory.CreateDirectory(folder);
+        var plots = new List<(string File, string Title, PlotModel Model)>();
+        var epochs = metadata.FineTune?.Epochs ?? [];
+        if (epochs.Count > 0)
+        {
+            plots.Add(("loss.png", "Loss per epoch", ReportCharts.LearningCurve(epochs, accuracy: false)));
+            plots.Add(("accuracy.png", "Accuracy per epoch", ReportCharts.LearningCurve(epochs, accuracy: true)));
+        }
+        else if (metadata.Head.CrossValidation.Count > 0)
+        {
+            plots.Add(("regularization.png", "Head regularization", ReportCharts.Regularization(metadata.Head.CrossValidation, metadata.Head.L2)));
+        }
+        foreach (var r in reports)
+            plots.Add(($"confusion-{Slug(r.Split)}.png", $"Confusion matrix ({r.Split})", ReportCharts.Confusion(r)));
+
+        var pngs = new Dictionary<string, byte[]>();
+        foreach (var (file, _, model) in plots)
+        {
+            using var stream = new MemoryStream();
+            int size = Math.Max(480, 60 * (reports.FirstOrDefault()?.Classes.Count ?? 4));
+            new OxyPlot.SkiaSharp.PngExporter { Width = file.StartsWith("confusion", StringComparison.Ordinal) ? size + 120 : 720, Height = file.StartsWith("confusion", StringComparison.Ordinal) ? size : 420 }.Export(model, stream);
+            pngs[file] = stream.ToArray();
+            IO.AtomicFile.Write(Path.Combine(folder, file), s => s.Write(pngs[file]));
+        }
+
+        var html = Html(modelPath, metadata, reports, skipped, plots.Select(p => (p.Title, "data:image/png;base64," + Convert.ToBase64String(pngs[p.File]))).ToList());
+        var path = Path.Combine(folder, "report.html");
+        IO.AtomicFile.WriteAllText(path, html);
+        return path;
+    }
+
+    private static string Html(string modelPath, ModelMetadata m, IReadOnlyList<ClassificationReport> reports, IReadOnlyList<SkippedFile> skipped,
+        IReadOnlyList<(string Title, string DataUri)> plots)
+    {
+        static string E(string s) => WebUtility.HtmlEncode(s);
+        static string F(double v) => double.IsNaN(v) ? "-" : v.ToString("F4", CultureInfo.InvariantCulture);
+        var sb = new StringBuilder();
+        sb.Append("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>").Append(E(Path.GetFileName(modelPath))).Append(" - training report</title><style>")
+          .Append("body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem;color:#222;max-width:1200px}")
+          .Append("table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border:1px solid #ccc;padding:.25rem .6rem;text-align:right}th{background:#f3f3f3}")
+          .Append("td:first-child,th:first-child{text-align:left}.plots img{max-width:100%;margin:0 1rem 1rem 0;border:1px solid #eee}")
+          .Append(".gallery{display:flex;flex-wrap:wrap;gap:12px}.card{width:190px;border:1px solid #ddd;padding:6px;font-size:.8rem}")
+          .Append(".card img{display:block;margin:0 auto 4px;max-width:180px;max-height:180px}.bad{color:#b00}.meta td{text-align:left}</style></head><body>");
+        sb.Append("<h1>Training report</h1><table class=\"meta\">");
+        void Row(string k, string v) => sb.Append("<tr><th>").Append(E(k)).Append("</th><td>").Append(E(v)).Append("</td></tr>");
+        Row("model", Path.GetFullPath(modelPath));
+        Row("created", m.CreatedUtc.ToString("u", CultureInfo.InvariantCulture) + " by " + m.Tool);
+        Row("mode", m.Mode + ", " + m.Head.Kind + " head" + (m.FineTune is { UnfrozenBlocks.Count: > 0 } f ? ", unfrozen " + string.Join(", ", f.UnfrozenBlocks) : ""));
+        Row("conv base", $"{m.ConvBase.Name}: {m.ConvBase.Preprocessing}");
+        Row("classes", string.Join(", ", m.Classes));
+        Row("data", $"{m.Training.Data} ({m.Training.SplitOrigin})");
+        sb.Append("</table>");
+
+        sb.Append("<h2>Metrics</h2><table><tr><th>split</th><th>images</th><th>accuracy</th><th>macro accuracy</th><th>log-loss</th></tr>");
+        foreach (var r in reports)
+            sb.Append($"<tr><td>{E(r.Split)}</td><td>{r.Count}</td><td><b>{F(r.MicroAccuracy)}</b></td><td>{F(r.MacroAccuracy)}</td><td>{F(r.LogLoss)}</td></tr>");
+        sb.Append("</table>");
+
+        sb.Append("<h2>Plots</h2><div class=\"plots\">");
+        foreach (var (title, uri) in plots)
+            sb.Append("<img alt=\"").Append(E(title)).Append("\" src=\"").Append(uri).Append("\">");
+        sb.Append("</div>");
+
+        foreach (var r in reports)
+        {
+            sb.Append($"<h2>Per class ({E(r.Split)})</h2><table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>");
+            foreach (var c in r.PerClass)
+                sb.Append($"<tr><td>{E(c.Class)}</td><td>{F(c.Precision)}</td><td>{F(c.Recall)}</td><td>{F(c.F1)}</td><td>{c.Support}</td></tr>");
+            sb.Append("</table>");
+            var confused = r.MostConfused(10);
+            sb.Append($"<h3>Most confused ({E(r.Split)})</h3>");
+            if (confused.Count == 0) sb.Append("<p>No confusions.</p>");
+            else
+            {
+                sb.Append("<table><tr><th>actual</th><th>predicted as</th><th>images</th></tr>");
+                foreach (var (actual, predicted, count) in confused)
+                    sb.Append($"<tr><td>{E(actual)}</td><td>{E(predicted)}</td><td>{count}</td></tr>");
+                sb.Append("</table>");
+            }
+        }
+
+        if (reports.FirstOrDefault() is { } reported)
+        {
+            sb.Append($"<h2>Top losses ({E(reported.Split)})</h2><p>The {TopLosses} images the model got most wrong: highest loss, i.e. lowest probability of the actual class.</p><div class=\"gallery\">");
+            foreach (var image in reported.TopLosses(TopLosses))
+            {
+                var uri = Thumbnails.DataUri(image.Path);
+                sb.Append("<div class=\"card\">");
+                if (uri is not null) sb.Append("<img alt=\"").Append(E(Path.GetFileName(image.Path))).Append("\" src=\"").Append(uri).Append("\">");
+                sb.Append($"<div>predicted <b class=\"{(image.Predicted == image.Actual ? "" : "bad")}\">{E(image.Predicted)}</b> ({F(image.PredictedProbability)})</div>")
+                  .Append($"<div>actual <b>{E(image.Actual)}</b> ({F(image.ActualProbability)})</div>")
+                  .Append($"<div>loss {F(image.Loss)}</div><div title=\"{E(image.Path)}\">{E(Path.GetFileName(image.Path))}</div></div>");
+            }
+            sb.Append("</div>");
+        }
+
+        if (m.FineTune is { Epochs.Count: > 0 } ft)
+        {
+            void Epochs(string title, IReadOnlyList<ModelMetadata.EpochRow> rows)
+            {
+                sb.Append("<h2>").Append(E(title)).Append("</h2><table><tr><th>phase</th><th>epoch</th><th>train loss</th><th>train acc</th><th>val loss</th><th>val acc</th><th>lr</th><th>seconds</th></tr>");
+                foreach (var e in rows)
+                    sb.Append($"<tr><td>{E(e.Phase)}</td><td>{e.Epoch}</td><td>{F(e.TrainLoss)}</td><td>{F(e.TrainAccuracy)}</td><td>{F(e.ValidationLoss)}</td><td>{F(e.ValidationAccuracy)}</td><td>{e.LearningRate.ToString("0.0e+00", CultureInfo.InvariantCulture)}</td><td>{e.Seconds.ToString("F1", CultureInfo.InvariantCulture)}</td></tr>");
+                sb.Append("</table>");
+            }
+            Epochs("Epochs", ft.Epochs);
+            sb.Append($"<p>Kept: {E(ft.BestEpoch ?? "-")}{(ft.StoppedByUser ? " (training was stopped by the user)" : "")}.</p>");
+            if (ft.RefitEpochs.Count > 0)
+                Epochs("Refit on all training images (the held-out share chose the epoch above)", ft.RefitEpochs);
+        }
+
+        sb.Append("<h2>Training options</h2><table class=\"meta\">");
+        Row("seed", m.Training.Seed.ToString(CultureInfo.InvariantCulture));
+        foreach (var (k, v) in m.Training.ImagesPerSplit)
+            Row(k + " images", v.ToString(CultureInfo.InvariantCulture));
+        foreach (var (k, v) in m.Training.Options)
+            Row(k, v);
+        sb.Append("</table>");
+
+        sb.Append($"<h2>Skipped files ({skipped.Count})</h2>");
+        if (skipped.Count > 0)
+        {
+            sb.Append("<table><tr><th>file</th><th>reason</th></tr>");
+            foreach (var s in skipped)
+                sb.Append($"<tr><td>{E(s.Path)}</td><td style=\"text-align:left\">{E(s.Reason)}</td></tr>");
+            sb.Append("</table>");
+        }
+        // Lets a headless browser (and the tests) see that every image rendered.
+        sb.Append("<script>window.addEventListener('load',function(){var i=Array.prototype.slice.call(document.images);")
+          .Append("document.body.setAttribute('data-images-total',i.length);")
+          .Append("document.body.setAttribute('data-images-loaded',i.filter(function(x){return x.complete&&x.naturalWidth>0;}).length);});</script>");
+        sb.Append("</body></html>");
+        return sb.ToString();
+    }
+
+    private static string Slug(string split) => string.Concat(split.Where(char.IsLetterOrDigit));
+}
