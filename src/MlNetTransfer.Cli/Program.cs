@@ -60,7 +60,7 @@ internal static class ErrorReporter
         (string message, int code) = e switch
         {
             CommandParseException or CommandRuntimeException => ($"usage: {e.Message} (see --help)", 2),
-            OperationCanceledException => ("stopped by the user.", 130),
+            OperationCanceledException => ("stopped by the user before a model existed: nothing was saved (a model already at that path is untouched).", 130),
             DatasetException or ConvBaseException or ModelLoadException or ImageReadException => (e.Message, 1),
             FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException => (e.Message, 1),
             _ => ($"{e.GetType().Name}: {e.Message}", 1),

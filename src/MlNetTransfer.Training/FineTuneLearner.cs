@@ -138,6 +138,12 @@ public sealed class FineTuneLearner(FineTuneLearnerOptions? options = null)
         var tuner = new FineTuner(recipe with { Epochs = _options.FineTune ? recipe.Epochs : 0 }, _options.Seed);
         var result = tuner.Train(composed, boundary, FeaturizerGraphBuilder.FeaturesTensor, featureLength, trainCache, validationCache, dataset.Classes,
             warmStart, progress, cancellationToken);
+        if (result.Stopped && result.Best is null)
+        {
+            // Stopped before a single epoch finished: there is nothing worth saving.
+            result.Dispose();
+            throw new OperationCanceledException(cancellationToken);
+        }
         var firstProbabilities = result.ValidationProbabilities;
         var selectionHistory = result.History;
         var heldOutReport = Report(validationName, validationCache, firstProbabilities, dataset.Classes);

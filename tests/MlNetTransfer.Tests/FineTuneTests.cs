@@ -189,3 +189,96 @@ public class FineTuneTests
         }
     }
 }
+
+/// <summary>Ctrl+C during fine-tuning: the run stops cleanly and saves the best epoch so far.</summary>
+public class InterruptTests
+{
+    [SkippableFact]
+    public void CtrlCDuringFineTuningSavesTheBestEpochSoFar()
+    {
+        Skip.If(OperatingSystem.IsWindows(), "sends SIGINT with kill(1)");
+        using var temp = new TestData.TempFolder();
+        var model = Vgg16ShapedOnnx.WriteTorchvisionLike(temp.File("vgg.onnx"));
+        var subset = TestData.FashionSubset(classes: 3, train: 6, test: 3);
+        File.WriteAllLines(temp.File("data.csv"), ["path,label,split",
+            .. subset.Train.Select(i => $"{i.Path},{i.Label},train"), .. subset.Test.Select(i => $"{i.Path},{i.Label},test")]);
+        var zip = temp.File("m.zip");
+
+        var info = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { Processes.CliDll, "train", temp.File("data.csv"), "--out", zip, "--base", "vgg16-torchvision", "--base-model", model,
+                     "--mode", "fine-tune", "--epochs", "500", "--patience", "500", "--head-epochs", "1", "--augment", "1", "--threads", "1" })
+            info.ArgumentList.Add(a);
+        info.Environment["NO_COLOR"] = "1";
+        using var process = System.Diagnostics.Process.Start(info)!;
+        var output = new System.Text.StringBuilder();
+        var sawEpoch = new ManualResetEventSlim();
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (output) output.AppendLine(e.Data);
+            if (e.Data.StartsWith("fine-tune ", StringComparison.Ordinal) && e.Data.Contains("/500")) sawEpoch.Set();
+        };
+        process.BeginOutputReadLine();
+        var stderr = process.StandardError.ReadToEndAsync();
+        try
+        {
+            Assert.True(sawEpoch.Wait(TimeSpan.FromMinutes(3)), "no fine-tuning epoch was reported: " + output);
+            System.Diagnostics.Process.Start("kill", ["-INT", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
+            Assert.True(process.WaitForExit(TimeSpan.FromMinutes(2)), "the run did not stop after Ctrl+C");
+        }
+        finally
+        {
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+        }
+        Assert.True(process.ExitCode == 0, output + stderr.Result);
+        Assert.Contains("stopped by the user", output.ToString());
+        var metadata = ModelArchive.ReadMetadata(zip)!;
+        Assert.True(metadata.FineTune!.StoppedByUser);
+        Assert.True(metadata.FineTune.Epochs.Count(e => e.Phase == "fine-tune") < 500);
+        using var classifier = ImageClassifier.Load(zip);
+        Assert.Equal(subset.Classes, classifier.Classes);
+    }
+}
+
+/// <summary>lr-find suggests a rate at which training does improve, and the console saves the plot.</summary>
+public class LearningRateFinderTests
+{
+    [Fact]
+    public void SuggestedRateIsWhereTheLossFallsAndTrainingImproves()
+    {
+        using var temp = new TestData.TempFolder();
+        var preset = ConvBaseRegistry.Get("vgg16-torchvision").WithModelFile(Vgg16ShapedOnnx.WriteTorchvisionLike(temp.File("vgg.onnx")));
+        var dataset = TestData.FashionSubset(3, 10, 3);
+        var recipe = new FineTuneOptions { AugmentedViews = 2, BatchSize = 8, Threads = 2 };
+        var learner = new FineTuneLearner(new FineTuneLearnerOptions { ConvBase = preset, Recipe = recipe, FineTune = false });
+
+        var sweep = learner.FindLearningRate(dataset, start: 1e-5, end: 100, steps: 80);
+
+        Assert.InRange(sweep.Suggested, 1e-5, 100);
+        Assert.True(sweep.Suggested < sweep.Points[^1].LearningRate);
+        var near = sweep.Points.MinBy(p => Math.Abs(Math.Log(p.LearningRate / sweep.Suggested)))!;
+        Assert.True(near.SmoothedLoss < sweep.Points[2].SmoothedLoss, "the smoothed loss is not falling at the suggestion");
+
+        // Training the head at the suggested rate lowers the training loss from epoch to epoch.
+        using var trained = new FineTuneLearner(new FineTuneLearnerOptions
+        {
+            ConvBase = preset, FineTune = false, Recipe = recipe with { LearningRate = sweep.Suggested, HeadEpochs = 4, RefitAfterHoldOut = false },
+        }).Train(dataset);
+        var epochs = trained.Metadata.FineTune!.Epochs;
+        Assert.True(epochs[^1].TrainLoss < epochs[0].TrainLoss, $"train loss {epochs[0].TrainLoss} -> {epochs[^1].TrainLoss}");
+    }
+
+    [Fact]
+    public void ConsoleSavesThePlot()
+    {
+        using var temp = new TestData.TempFolder();
+        var model = Vgg16ShapedOnnx.WriteTorchvisionLike(temp.File("vgg.onnx"));
+        var subset = TestData.FashionSubset(classes: 3, train: 6, test: 3);
+        File.WriteAllLines(temp.File("data.csv"), ["path,label,split", .. subset.Train.Select(i => $"{i.Path},{i.Label},train")]);
+        var run = Processes.Run(Processes.CliDll, "lr-find", temp.File("data.csv"), "--base", "vgg16-torchvision", "--base-model", model,
+            "--head", "mlp", "--augment", "1", "--steps", "30", "--plot", temp.File("lr.png"), "--threads", "2");
+        Assert.True(run.ExitCode == 0, run.StdOut + run.StdErr);
+        Assert.Contains("Suggested learning rate", run.StdOut);
+        Assert.True(new FileInfo(temp.File("lr.png")).Length > 5000);
+    }
+}

@@ -233,7 +233,7 @@ public sealed class TrainCommand : Command<TrainSettings>
         console.MarkupLine(FormattableString.Invariant(
             $"Saved [bold]{Markup.Escape(Path.GetFullPath(settings.Out))}[/] ({trained.Metadata.Mode}, {trained.Metadata.Head.Kind} head, {trained.Classes.Count} classes, base {Markup.Escape(baseName)}){accuracy}"));
         if (trained.Metadata.FineTune is { StoppedByUser: true })
-            console.MarkupLine("[yellow]Training was stopped early; the model holds the best epoch so far.[/]");
+            console.MarkupLine($"[yellow]Training was stopped by the user; {Markup.Escape(Path.GetFullPath(settings.Out))} holds the best epoch so far ({Markup.Escape(trained.Metadata.FineTune.BestEpoch ?? "-")}).[/]");
         console.MarkupLine($"Metrics: {Markup.Escape(metricsPath)}");
         console.MarkupLine($"Report: {Markup.Escape(reportPath)}");
         console.MarkupLine($"How to use it in an app: {Markup.Escape(samplePath)}");
