@@ -2,7 +2,7 @@ using System.Diagnostics;
 
 namespace MlNetTransfer.Tests.Fixtures;
 
-/// <summary>Runs the built console and the stock-ML.NET consumer as separate processes, as users do.</summary>
+/// <summary>Runs the built console, the stock-ML.NET consumer and the web sample as separate processes, as users do.</summary>
 public static class Processes
 {
     /// <summary>Debug or Release, whichever the tests were built as.</summary>
@@ -11,6 +11,8 @@ public static class Processes
     public static string CliDll => Built("src/MlNetTransfer.Cli", "mlnet-transfer.dll");
 
     public static string StockConsumerDll => Built("tests/StockConsumer", "StockConsumer.dll");
+
+    public static string WebClassifierDll => Built("samples/WebClassifier", "WebClassifier.dll");
 
     private static string Built(string project, string dll)
     {

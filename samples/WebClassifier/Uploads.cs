@@ -1,0 +1,151 @@
+using Microsoft.AspNetCore.Http.Features;
+
+namespace WebClassifier;
+
+/// <summary>A request whose image cannot be used; its message is one sentence for the client (HTTP 400).</summary>
+public sealed class BadUploadException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>
+/// Takes the image out of a request (multipart/form-data field <c>image</c>, or the raw body with an image/* content
+/// type), checks it is a JPEG, PNG or BMP of at most 20 MB by its first bytes, and saves it to a temp file, because
+/// ML.NET's LoadImages reads image files by path. The caller deletes the file.
+/// </summary>
+public static class Uploads
+{
+    public const string FieldName = "image";
+
+    public const long MaxImageBytes = 20L * 1024 * 1024;
+
+    /// <summary>The request body limit: the image plus room for the multipart headers around it.</summary>
+    public const long MaxRequestBytes = MaxImageBytes + 1024 * 1024;
+
+    private static readonly string TooLarge = $"The image is larger than the {MaxImageBytes / (1024 * 1024)} MB limit.";
+
+    private static readonly string NoImage =
+        $"The request has no image: send it as the multipart/form-data field '{FieldName}', or as the raw body with an image/* content type.";
+
+    private const string Empty = "The image is empty (0 bytes).";
+
+    /// <summary>Saves the request's image to a new temp file and returns its path; throws <see cref="BadUploadException"/>.</summary>
+    public static async Task<string> SaveToTempFileAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        if (request.HasFormContentType)
+        {
+            // Over the request body limit: refused before reading (a client that sent "Expect: 100-continue" then
+            // does not send the body at all).
+            if (request.ContentLength > MaxRequestBytes)
+                throw new BadUploadException(TooLarge);
+            IFormCollection form;
+            try
+            {
+                form = await request.ReadFormAsync(cancellationToken);
+            }
+            catch (InvalidDataException e) when (e.Message.Contains("limit", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new BadUploadException(TooLarge, e);
+            }
+            catch (InvalidDataException e)
+            {
+                throw new BadUploadException("The multipart/form-data body is malformed.", e);
+            }
+            catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+            {
+                throw new BadUploadException(TooLarge, e);
+            }
+            var file = form.Files.GetFile(FieldName)
+                ?? throw new BadUploadException($"The form has no file in the field '{FieldName}'.");
+            if (file.Length == 0)
+                throw new BadUploadException(Empty);
+            if (file.Length > MaxImageBytes)
+                throw new BadUploadException(TooLarge);
+            await using var stream = file.OpenReadStream();
+            return await CopyToTempFileAsync(stream, cancellationToken);
+        }
+
+        var contentType = request.ContentType;
+        if (string.IsNullOrEmpty(contentType))
+            throw new BadUploadException(NoImage);
+        if (!contentType.StartsWith("image/", StringComparison.OrdinalIgnoreCase))
+            throw new BadUploadException($"The content type '{contentType}' is not accepted: send multipart/form-data with the field '{FieldName}', or the raw image with an image/* content type.");
+        if (request.ContentLength > MaxImageBytes)
+            throw new BadUploadException(TooLarge);
+        try
+        {
+            return await CopyToTempFileAsync(request.Body, cancellationToken);
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            throw new BadUploadException(TooLarge, e);
+        }
+    }
+
+    private static async Task<string> CopyToTempFileAsync(Stream source, CancellationToken cancellationToken)
+    {
+        // The first bytes say what the file is; the temp file gets the matching extension.
+        var buffer = new byte[81920];
+        int head = await source.ReadAtLeastAsync(buffer, 8, throwOnEndOfStream: false, cancellationToken);
+        if (head == 0)
+            throw new BadUploadException(Empty);
+        var extension = Sniff(buffer.AsSpan(0, head))
+            ?? throw new BadUploadException($"The file is not a JPEG, PNG or BMP image: its content is {Describe(buffer.AsSpan(0, Math.Min(head, 64)))}.");
+
+        var path = Path.Combine(Path.GetTempPath(), $"webclassifier-upload-{Guid.NewGuid():N}{extension}");
+        try
+        {
+            long total = head;
+            await using (var target = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, useAsync: true))
+            {
+                await target.WriteAsync(buffer.AsMemory(0, head), cancellationToken);
+                int read;
+                while ((read = await source.ReadAsync(buffer, cancellationToken)) > 0)
+                {
+                    total += read;
+                    if (total > MaxImageBytes)
+                        throw new BadUploadException(TooLarge);
+                    await target.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
+                }
+            }
+            return path;
+        }
+        catch
+        {
+            TryDelete(path);
+            throw;
+        }
+    }
+
+    /// <summary>".jpg", ".png", ".bmp" from the magic bytes, or null.</summary>
+    public static string? Sniff(ReadOnlySpan<byte> head)
+    {
+        if (head.Length >= 3 && head[0] == 0xFF && head[1] == 0xD8 && head[2] == 0xFF) return ".jpg";
+        if (head.Length >= 8 && head[..8].SequenceEqual(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A })) return ".png";
+        if (head.Length >= 2 && head[0] == (byte)'B' && head[1] == (byte)'M') return ".bmp";
+        return null;
+    }
+
+    private static string Describe(ReadOnlySpan<byte> head)
+    {
+        if (head.StartsWith("GIF8"u8)) return "GIF";
+        if (head.Length >= 12 && head.StartsWith("RIFF"u8) && head[8..12].SequenceEqual("WEBP"u8)) return "WebP";
+        if (head.StartsWith("%PDF"u8)) return "PDF";
+        if (head.Length >= 12 && head[4..8].SequenceEqual("ftyp"u8)) return "HEIC/AVIF or MP4";
+        foreach (var b in head)
+            if (b < 9 || (b > 13 && b < 32 && b != 27))
+                return "unrecognised binary data";
+        return "text";
+    }
+
+    public static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+}
