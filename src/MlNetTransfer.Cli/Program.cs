@@ -32,6 +32,9 @@ app.Configure(config =>
     config.AddCommand<ExportCommand>("export")
         .WithDescription("Write the whole classifier (conv base + head -> probabilities) as one ONNX file for use outside .NET.")
         .WithExample("export", "model.zip", "--out", "classifier.onnx");
+    config.AddCommand<ValidateCommand>("validate")
+        .WithDescription("Check images as training would (size limits from the header, truncation, corruption) and list every bad file with the reason.")
+        .WithExample("validate", "photos/");
     config.AddCommand<BasesCommand>("bases")
         .WithDescription("List the conv-base presets with their preprocessing and named blocks.");
     config.SetExceptionHandler((exception, _) => ErrorReporter.Report(exception, args));

@@ -122,7 +122,7 @@ public sealed class FineTuneLearner(FineTuneLearnerOptions? options = null)
 
         BoundaryCache trainCache, validationCache;
         BoundaryCache? testCache = null;
-        using (var cacheBuilder = new BoundaryCacheBuilder(ml, composed, boundary, spec, _options.Featurizer.Threads, _options.Featurizer.BatchSize))
+        using (var cacheBuilder = new BoundaryCacheBuilder(ml, composed, boundary, spec, _options.Featurizer.Threads, _options.Featurizer.BatchSize, _options.Featurizer.Validation))
         {
             trainCache = cacheBuilder.Build(train, recipe.AugmentedViews, _options.Seed, "cache train", progress, cancellationToken);
             validationCache = cacheBuilder.Build(validation, 0, _options.Seed, "cache validation", progress, cancellationToken);
@@ -132,6 +132,8 @@ public sealed class FineTuneLearner(FineTuneLearnerOptions? options = null)
         var unreadable = trainCache.Unreadable.Concat(validationCache.Unreadable).Concat(testCache?.Unreadable ?? []).ToList();
         foreach (var bad in unreadable)
             progress.Note($"skipped {bad.Path}: {bad.Reason}", warning: true);
+        foreach (var used in trainCache.Warnings.Concat(validationCache.Warnings).Concat(testCache?.Warnings ?? []))
+            progress.Note($"used despite: {used.Path}: {used.Reason}", warning: true);
         dataset = dataset.Without(unreadable);
         progress.Note(FormattableString.Invariant($"activation cache: {trainCache.Images.Count + validationCache.Images.Count + (testCache?.Images.Count ?? 0)} images, [{string.Join(",", trainCache.ActivationShape)}] per view, {trainCache.Bytes / 1048576.0 + validationCache.Bytes / 1048576.0:F0} MiB"));
 
@@ -154,7 +156,7 @@ public sealed class FineTuneLearner(FineTuneLearnerOptions? options = null)
             var best = result.Best!;
             progress.Note($"refitting on all {dataset.Train.Count} training images, keeping {best.Phase} epoch {best.Epoch} (chosen on the held-out share)");
             BoundaryCache heldOutViews;
-            using (var cacheBuilder = new BoundaryCacheBuilder(ml, composed, boundary, spec, _options.Featurizer.Threads, _options.Featurizer.BatchSize))
+            using (var cacheBuilder = new BoundaryCacheBuilder(ml, composed, boundary, spec, _options.Featurizer.Threads, _options.Featurizer.BatchSize, _options.Featurizer.Validation))
                 heldOutViews = cacheBuilder.Build(heldOut!, recipe.AugmentedViews, _options.Seed + 1, "cache held-out views", progress, cancellationToken);
             var allTrain = new BoundaryCache
             {

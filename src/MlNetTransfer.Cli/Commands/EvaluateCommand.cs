@@ -10,7 +10,7 @@ using Spectre.Console.Cli;
 
 namespace MlNetTransfer.Cli.Commands;
 
-public sealed class EvaluateSettings : GlobalSettings
+public sealed class EvaluateSettings : ImageSettings
 {
     [CommandArgument(0, "<model>")]
     [Description("Model zip written by train.")]
@@ -31,7 +31,7 @@ public sealed class EvaluateSettings : GlobalSettings
 
     public override ValidationResult Validate() =>
         Split.ToLowerInvariant() is "auto" or "train" or "validation" or "val" or "test" or "all"
-            ? ValidationResult.Success()
+            ? base.Validate()
             : ValidationResult.Error("--split must be auto, train, validation, test or all");
 }
 
@@ -43,7 +43,7 @@ public sealed class EvaluateCommand : Command<EvaluateSettings>
         var console = ConsoleFactory.Create(settings);
         var dataset = ImageDatasetLoader.Load(settings.Data, new DatasetOptions { ValidationFraction = 0 }, requireTrainable: false);
         var (name, images) = Select(dataset, settings.Split.ToLowerInvariant());
-        using var classifier = ImageClassifier.Load(settings.Model);
+        using var classifier = ImageClassifier.Load(settings.Model, validation: settings.Validation);
         var known = classifier.Classes.ToHashSet(StringComparer.Ordinal);
 
         var skipped = dataset.Skipped.ToList();

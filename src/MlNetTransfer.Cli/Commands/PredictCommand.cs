@@ -9,7 +9,7 @@ using Spectre.Console.Cli;
 
 namespace MlNetTransfer.Cli.Commands;
 
-public sealed class PredictSettings : GlobalSettings
+public sealed class PredictSettings : ImageSettings
 {
     [CommandArgument(0, "<model>")]
     [Description("Model zip written by train.")]
@@ -35,7 +35,7 @@ public sealed class PredictSettings : GlobalSettings
     public override ValidationResult Validate() =>
         Top < 1 ? ValidationResult.Error("--top must be at least 1")
         : Json && Csv ? ValidationResult.Error("choose one of --json and --csv")
-        : ValidationResult.Success();
+        : base.Validate();
 }
 
 /// <summary><c>predict</c>: label + top-k scores for images, through the saved ML.NET model only.</summary>
@@ -45,7 +45,7 @@ public sealed class PredictCommand : Command<PredictSettings>
     {
         var console = ConsoleFactory.Create(settings);
         var (images, skipped) = ImageInputs.Expand(settings.Images);
-        using var classifier = ImageClassifier.Load(settings.Model);
+        using var classifier = ImageClassifier.Load(settings.Model, validation: settings.Validation);
         var results = new List<(string Path, ImagePrediction? Prediction, string? Error)>();
         foreach (var s in skipped)
             results.Add((s.Path, null, s.Reason));

@@ -20,7 +20,7 @@ public sealed class TrainSettings : TrainingSettings
 }
 
 /// <summary>Options of <c>train</c> and <c>retrain</c>.</summary>
-public class TrainingSettings : GlobalSettings
+public class TrainingSettings : ImageSettings
 {
     [CommandOption("-b|--base <BASE>")]
     [Description("Conv base: resnet18 (embedded default), vgg16-keras, vgg16-torchvision, or a path to any .onnx with a spec JSON beside it.")]
@@ -144,7 +144,7 @@ public class TrainingSettings : GlobalSettings
         if (Schedule is not ("one-cycle" or "cosine")) return ValidationResult.Error("--schedule must be one-cycle or cosine");
         if (Epochs < 0 || HeadEpochs < 0 || Augment < 0 || Patience < 1) return ValidationResult.Error("--epochs, --head-epochs and --augment must be >= 0, --patience >= 1");
         if (LearningRate is <= 0 or > 1) return ValidationResult.Error("--lr must be in (0, 1]");
-        return ValidationResult.Success();
+        return base.Validate();
     }
 }
 
@@ -168,7 +168,7 @@ public sealed class TrainCommand : Command<TrainSettings>
     private static TrainedImageClassifier Train(TrainSettings settings, ConvBasePreset preset, DatasetOptions datasetOptions, ImageDataset dataset,
         ConsoleProgress progress, CancellationToken cancellationToken)
     {
-        var featurizer = new FeaturizerOptions { BatchSize = settings.BatchSize, Threads = settings.Threads };
+        var featurizer = new FeaturizerOptions { BatchSize = settings.BatchSize, Threads = settings.Threads, Validation = settings.Validation };
         if (settings.Mode == "feature-extraction" && settings.Head == "linear")
         {
             var options = new TransferLearnerOptions

@@ -26,6 +26,9 @@ public sealed class BoundaryCache
     public required IReadOnlyList<CachedImage> Images { get; init; }
     public required IReadOnlyList<SkippedFile> Unreadable { get; init; }
 
+    /// <summary>Files used despite a problem (e.g. truncated, with --on-truncated warn).</summary>
+    public IReadOnlyList<SkippedFile> Warnings { get; init; } = [];
+
     public int ActivationLength => ActivationShape.Aggregate(1, (a, b) => a * b);
 
     /// <summary>Memory the activations take.</summary>
@@ -48,8 +51,12 @@ public sealed class BoundaryCacheBuilder : IDisposable
     private readonly string _boundary;
     private readonly int _batchSize;
 
-    public BoundaryCacheBuilder(MLContext ml, ModelProto composed, string boundaryTensor, PreprocessingSpec spec, int? threads, int batchSize = 16)
+    private readonly ImageValidationOptions _validation;
+
+    public BoundaryCacheBuilder(MLContext ml, ModelProto composed, string boundaryTensor, PreprocessingSpec spec, int? threads, int batchSize = 16,
+        ImageValidationOptions? validation = null)
     {
+        _validation = validation ?? new ImageValidationOptions();
         _ml = ml;
         _spec = spec;
         _boundary = boundaryTensor;
@@ -80,11 +87,12 @@ public sealed class BoundaryCacheBuilder : IDisposable
         int pixels = 3 * w * h, views = 1 + augmentedViews;
         var random = new Random(seed);
         var unreadable = new List<SkippedFile>();
+        var warnings = new List<SkippedFile>();
         var byPath = images.GroupBy(i => i.Path).ToDictionary(g => g.Key, g => g.First());
         var clock = Stopwatch.StartNew();
         progress?.Report(new StageStarted(stage, $"Caching {_boundary} activations of {images.Count} images x {views} view(s)", images.Count));
 
-        var decoded = DecodedImages.Load(_ml, images, unreadable, cancellationToken);
+        var decoded = DecodedImages.Load(_ml, images, unreadable, _validation, warnings, cancellationToken);
         IEstimator<ITransformer> pipeline = ImagePixelsPipeline.FromImages(_ml.Transforms, w, h, ImagePixelsPipeline.ImageColumn, "PlainImage", PlainPixels);
         if (augmentedViews > 0)
             pipeline = pipeline.Append(ImagePixelsPipeline.FromImages(_ml.Transforms, side, side, ImagePixelsPipeline.ImageColumn, "LargeImage", LargePixels));
@@ -142,7 +150,7 @@ public sealed class BoundaryCacheBuilder : IDisposable
         }
         Flush();
         progress?.Report(new StageFinished(stage, cached.Count, clock.Elapsed));
-        return new BoundaryCache { ActivationShape = ActivationShape, Images = cached, Unreadable = unreadable };
+        return new BoundaryCache { ActivationShape = ActivationShape, Images = cached, Unreadable = unreadable, Warnings = warnings };
     }
 
     public void Dispose() => _session.Dispose();

@@ -69,6 +69,7 @@ public static class ImageDatasetLoader
         foreach (var classDir in SafeDirectories(dir).Order(StringComparer.Ordinal))
         {
             var label = Path.GetFileName(classDir);
+            int before = images.Count;
             foreach (var file in SafeFiles(classDir, recursive: true).Order(StringComparer.Ordinal))
             {
                 if (ImageFileCheck.Inspect(file) is { } reason)
@@ -76,6 +77,8 @@ public static class ImageDatasetLoader
                 else
                     images.Add(new LabeledImage(file, label));
             }
+            if (images.Count == before)
+                skipped.Add(new SkippedFile(classDir, "class folder without a usable image: not a class"));
         }
         return images;
     }

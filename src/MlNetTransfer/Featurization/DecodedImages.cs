@@ -11,15 +11,23 @@ namespace MlNetTransfer.Featurization;
 /// </summary>
 public static class DecodedImages
 {
-    public const string PathColumn = nameof(DecodedImage.Path);
+    public const string PathColumn = nameof(DecodedRow.Path);
 
-    public static IDataView Load(MLContext ml, IReadOnlyList<LabeledImage> images, List<SkippedFile> unreadable, CancellationToken cancellationToken = default) =>
-        ml.Data.LoadFromEnumerable(Decode(images, unreadable, cancellationToken));
+    /// <param name="ml">The context.</param>
+    /// <param name="images">Files to decode, in order.</param>
+    /// <param name="unreadable">Receives every file left out, with the reason.</param>
+    /// <param name="options">What counts as bad; default <see cref="ImageValidationOptions"/>.</param>
+    /// <param name="warnings">Receives files used despite a problem (truncated with --on-truncated warn).</param>
+    /// <param name="cancellationToken">Stops between files.</param>
+    public static IDataView Load(MLContext ml, IReadOnlyList<LabeledImage> images, List<SkippedFile> unreadable, ImageValidationOptions? options = null,
+        List<SkippedFile>? warnings = null, CancellationToken cancellationToken = default) =>
+        ml.Data.LoadFromEnumerable(Decode(images, unreadable, options ?? new ImageValidationOptions(), warnings, cancellationToken));
 
     /// <summary>An empty view with the same schema, to fit transforms on.</summary>
-    public static IDataView Empty(MLContext ml) => ml.Data.LoadFromEnumerable(Array.Empty<DecodedImage>());
+    public static IDataView Empty(MLContext ml) => ml.Data.LoadFromEnumerable(Array.Empty<DecodedRow>());
 
-    private static IEnumerable<DecodedImage> Decode(IReadOnlyList<LabeledImage> images, List<SkippedFile> unreadable, CancellationToken ct)
+    private static IEnumerable<DecodedRow> Decode(IReadOnlyList<LabeledImage> images, List<SkippedFile> unreadable, ImageValidationOptions options,
+        List<SkippedFile>? warnings, CancellationToken ct)
     {
         MLImage? previous = null;
         foreach (var image in images)
@@ -28,23 +36,21 @@ public static class DecodedImages
             // The row before has been read through by the time the cursor asks for this one.
             previous?.Dispose();
             previous = null;
-            MLImage decoded;
-            try
+            var decoded = ImageDecoder.Decode(image.Path, options);
+            if (decoded.Image is null)
             {
-                decoded = MLImage.CreateFromFile(image.Path);
-            }
-            catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or UnauthorizedAccessException)
-            {
-                unreadable.Add(new SkippedFile(image.Path, "cannot be decoded as an image (corrupt or unsupported variant)"));
+                unreadable.Add(new SkippedFile(image.Path, decoded.Rejection ?? "cannot be decoded"));
                 continue;
             }
-            previous = decoded;
-            yield return new DecodedImage { Path = image.Path, Image = decoded };
+            if (decoded.Warning is not null)
+                warnings?.Add(new SkippedFile(image.Path, decoded.Warning));
+            previous = decoded.Image;
+            yield return new DecodedRow { Path = image.Path, Image = decoded.Image };
         }
         previous?.Dispose();
     }
 
-    private sealed class DecodedImage
+    private sealed class DecodedRow
     {
         public string Path { get; set; } = "";
 

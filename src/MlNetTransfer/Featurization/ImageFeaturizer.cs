@@ -17,13 +17,16 @@ public sealed record FeaturizerOptions
 
     /// <summary>ONNX Runtime intra-op threads; null = all cores.</summary>
     public int? Threads { get; init; }
+
+    /// <summary>What counts as a bad image (size limits, truncation).</summary>
+    public Data.ImageValidationOptions Validation { get; init; } = new();
 }
 
 /// <summary>An image, its feature vector, and that of its mirror image when asked for (flip augmentation).</summary>
 public sealed record FeaturizedImage(LabeledImage Image, float[] Features, float[]? MirroredFeatures = null);
 
-/// <summary>Features of the images that decoded, and the ones that did not, with the reason.</summary>
-public sealed record FeaturizationResult(IReadOnlyList<FeaturizedImage> Images, IReadOnlyList<SkippedFile> Unreadable);
+/// <summary>Features of the images that decoded, the ones that did not (with the reason), and those used despite a warning.</summary>
+public sealed record FeaturizationResult(IReadOnlyList<FeaturizedImage> Images, IReadOnlyList<SkippedFile> Unreadable, IReadOnlyList<SkippedFile> Warnings);
 
 /// <summary>
 /// Featurizes images for training and batch prediction: each file is decoded once (an undecodable one is skipped and
@@ -62,12 +65,13 @@ public sealed class ImageFeaturizer : IDisposable
         int pixelsPerImage = 3 * spec.Height * spec.Width;
         int batchSize = Math.Max(1, _options.BatchSize);
         var unreadable = new List<SkippedFile>();
+        var warnings = new List<SkippedFile>();
         var results = new List<FeaturizedImage>(images.Count);
         var byPath = images.GroupBy(i => i.Path).ToDictionary(g => g.Key, g => g.First());
         var clock = Stopwatch.StartNew();
         progress?.Report(new StageStarted(stage, $"Featurizing {images.Count} images with {_graph.Preset.Name}", images.Count));
 
-        var decoded = DecodedImages.Load(_ml, images, unreadable, cancellationToken);
+        var decoded = DecodedImages.Load(_ml, images, unreadable, _options.Validation, warnings, cancellationToken);
         var withPixels = _pixels.Transform(decoded);
         int views = mirror ? 2 : 1;
         var buffer = new float[batchSize * views * pixelsPerImage];
@@ -96,7 +100,7 @@ public sealed class ImageFeaturizer : IDisposable
             RunBatch(batch, views, buffer, results, progress, stage, images.Count);
 
         progress?.Report(new StageFinished(stage, results.Count, clock.Elapsed));
-        return new FeaturizationResult(results, unreadable);
+        return new FeaturizationResult(results, unreadable, warnings);
     }
 
     /// <summary>Planar [3, H, W] pixels flipped left-right.</summary>

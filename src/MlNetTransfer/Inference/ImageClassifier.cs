@@ -1,5 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Transforms.Image;
+using MlNetTransfer.Data;
 
 namespace MlNetTransfer.Inference;
 
@@ -15,20 +17,27 @@ public sealed record ImagePrediction(string Path, string Label, float Probabilit
 /// <summary>
 /// A saved model loaded for prediction, through ML.NET only (no libtorch). One instance serves one thread
 /// (PredictionEngine is not thread-safe); use one per thread or <see cref="ImageClassifierPool"/>.
-/// Disposing it deletes the ONNX files ML.NET unpacked to the temp folder.
+/// Images are read by <see cref="ImageDecoder"/>, as in training (limits checked first, truncation detected, EXIF
+/// orientation applied), and handed to the model's steps after its own image loader; a zip whose loader is not ours
+/// is fed file paths. Disposing it deletes the ONNX files ML.NET unpacked to the temp folder.
 /// </summary>
 public sealed class ImageClassifier : IDisposable
 {
     private readonly ITransformer _model;
     private readonly PredictionEngine<ModelInput, ModelOutput> _engine;
+    private readonly PredictionEngine<DecodedInput, ModelOutput>? _imageEngine;
+    private readonly ImageValidationOptions _validation;
 
-    private ImageClassifier(string path, ITransformer model, PredictionEngine<ModelInput, ModelOutput> engine, IReadOnlyList<string> classes, ModelMetadata? metadata)
+    private ImageClassifier(string path, ITransformer model, PredictionEngine<ModelInput, ModelOutput> engine, PredictionEngine<DecodedInput, ModelOutput>? imageEngine,
+        IReadOnlyList<string> classes, ModelMetadata? metadata, ImageValidationOptions validation)
     {
         ModelPath = path;
         _model = model;
         _engine = engine;
+        _imageEngine = imageEngine;
         Classes = classes;
         Metadata = metadata;
+        _validation = validation;
     }
 
     public string ModelPath { get; }
@@ -39,7 +48,7 @@ public sealed class ImageClassifier : IDisposable
     /// <summary>Our metadata, null for a zip made by other tools.</summary>
     public ModelMetadata? Metadata { get; }
 
-    public static ImageClassifier Load(string path, MLContext? ml = null)
+    public static ImageClassifier Load(string path, MLContext? ml = null, ImageValidationOptions? validation = null)
     {
         ml ??= new MLContext();
         var metadata = ModelArchive.ReadMetadata(path);
@@ -57,7 +66,8 @@ public sealed class ImageClassifier : IDisposable
             if (metadata is not null && !classes.SequenceEqual(metadata.Classes))
                 throw new ModelLoadException($"'{path}': the classes in its metadata do not match the model's; the file was altered.");
             var engine = ml.Model.CreatePredictionEngine<ModelInput, ModelOutput>(model, inputSchema);
-            return new ImageClassifier(path, model, engine, classes, metadata);
+            var imageEngine = AfterImageLoader(model, output) is { } rest ? ml.Model.CreatePredictionEngine<DecodedInput, ModelOutput>(rest) : null;
+            return new ImageClassifier(path, model, engine, imageEngine, classes, metadata, validation ?? new ImageValidationOptions());
         }
         catch
         {
@@ -70,16 +80,27 @@ public sealed class ImageClassifier : IDisposable
     public ImagePrediction Predict(string imagePath)
     {
         var full = Path.GetFullPath(imagePath);
-        if (Data.ImageFileCheck.Inspect(full) is { } reason)
+        if (ImageFileCheck.Inspect(full) is { } reason)
             throw new ImageReadException(full, reason);
         ModelOutput output;
-        try
+        if (_imageEngine is not null)
         {
-            output = _engine.Predict(new ModelInput { ImagePath = full });
+            var decoded = ImageDecoder.Decode(full, _validation);
+            if (decoded.Image is null)
+                throw new ImageReadException(full, decoded.Rejection ?? "cannot be decoded");
+            using (decoded.Image)
+                output = _imageEngine.Predict(new DecodedInput { Image = decoded.Image });
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException)
+        else
         {
-            throw new ImageReadException(full, "cannot be decoded as an image", e);
+            try
+            {
+                output = _engine.Predict(new ModelInput { ImagePath = full });
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException)
+            {
+                throw new ImageReadException(full, "cannot be decoded as an image", e);
+            }
         }
         var scores = output.Score.Select((s, i) => new LabelScore(Classes[i], s)).OrderByDescending(s => s.Score).ThenBy(s => s.Label, StringComparer.Ordinal).ToList();
         return new ImagePrediction(full, output.PredictedLabel, scores[0].Score, scores);
@@ -87,8 +108,30 @@ public sealed class ImageClassifier : IDisposable
 
     public void Dispose()
     {
+        _imageEngine?.Dispose();
         _engine.Dispose();
         (_model as IDisposable)?.Dispose();
+    }
+
+    /// <summary>The model's steps after its image loader, if the loader writes the column our pipeline names.</summary>
+    private static ITransformer? AfterImageLoader(ITransformer model, DataViewSchema output)
+    {
+        var steps = Flatten(model).ToList();
+        int loader = steps.FindIndex(t => t is ImageLoadingTransformer);
+        if (loader < 0 || output.GetColumnOrNull(Featurization.ImagePixelsPipeline.ImageColumn)?.Type is not ImageDataViewType)
+            return null;
+        return new TransformerChain<ITransformer>(steps.Skip(loader + 1).ToArray());
+    }
+
+    private static IEnumerable<ITransformer> Flatten(ITransformer t) =>
+        t is IEnumerable<ITransformer> chain ? chain.SelectMany(Flatten) : [t];
+
+    /// <summary>A decoded image, as the model's image loader would have produced it.</summary>
+    private sealed class DecodedInput
+    {
+        // The size is a placeholder ML.NET needs to register the column; ResizeImages takes any size.
+        [ImageType(1, 1)]
+        public MLImage? Image { get; set; }
     }
 }
 

@@ -56,7 +56,13 @@ public sealed class TrainedImageClassifier : IDisposable
         ModelArchive.Save(_ml, Model, InputSchema, Metadata, path);
         var metricsPath = MetricsPathFor(path);
         IO.AtomicFile.WriteAllText(metricsPath, System.Text.Json.JsonSerializer.Serialize(
-            new { model = Path.GetFileName(path), metadata = Metadata, reports = Reports.Select(r => r.ToDto()) }, ModelMetadata.Json));
+            new
+            {
+                model = Path.GetFileName(path),
+                metadata = Metadata,
+                reports = Reports.Select(r => r.ToDto()),
+                skipped = Dataset.Skipped.Select(s => new { path = s.Path, reason = s.Reason }),
+            }, ModelMetadata.Json));
         return metricsPath;
     }
 

@@ -46,6 +46,8 @@ public sealed class TransferLearner(TransferLearnerOptions? options = null)
         var unreadable = train.Unreadable.Concat(heldOut.SelectMany(h => h.Result.Unreadable)).ToList();
         foreach (var bad in unreadable)
             progress.Note($"skipped {bad.Path}: {bad.Reason}", warning: true);
+        foreach (var used in train.Warnings.Concat(heldOut.SelectMany(h => h.Result.Warnings)))
+            progress.Note($"used despite: {used.Path}: {used.Reason}", warning: true);
         dataset = dataset.Without(unreadable);
 
         var head = new LinearHeadTrainer(ml, _options.Head).Train(train.Images, dataset.Classes, graph.FeatureLength, _options.Seed, progress, cancellationToken);

@@ -1,0 +1,173 @@
+using System.Runtime.InteropServices;
+using Microsoft.ML.Data;
+using SkiaSharp;
+
+namespace MlNetTransfer.Data;
+
+/// <summary>The header of an image file: format, size, EXIF orientation.</summary>
+public sealed record ImageHeader(string Format, int Width, int Height, SKEncodedOrigin Origin)
+{
+    public long Pixels => (long)Width * Height;
+
+    /// <summary>EXIF says the stored pixels must be turned or mirrored to be upright.</summary>
+    public bool NeedsOrientation => Origin != SKEncodedOrigin.TopLeft && Origin != SKEncodedOrigin.Default;
+}
+
+/// <summary>A decoded image ready for ML.NET, or why there is none.</summary>
+public sealed record DecodedImage(MLImage? Image, ImageHeader? Header, string? Rejection, string? Warning);
+
+/// <summary>
+/// The one entry point that reads an image file for training and prediction. The header is read first (format, size,
+/// orientation) and limits are checked before any pixel is decoded, so a header that claims 30000x30000 costs nothing.
+/// Decoding reports truncation and corruption instead of returning a smear. Pixels are made exactly as ML.NET's
+/// <c>LoadImages</c> makes them (Skia's default decode, premultiplied, then 32-bit), then turned upright by the EXIF
+/// orientation, so gray, 16-bit, palette, alpha and CMYK files all arrive as the same kind of RGB image.
+/// </summary>
+public static class ImageDecoder
+{
+    /// <summary>Reads the header only, or returns why the file is not a usable image.</summary>
+    public static (ImageHeader? Header, string? Rejection) ReadHeader(ReadOnlySpan<byte> bytes, ImageValidationOptions options)
+    {
+        if (bytes.Length == 0)
+            return (null, "empty file (0 bytes)");
+        using var data = SKData.CreateCopy(bytes);
+        // The codec takes ownership of the stream it is given.
+        using var codec = SKCodec.Create(new SKMemoryStream(data), out var result);
+        if (codec is null)
+            return (null, ImageFileCheck.Sniff(bytes) is null ? "not an image this tool reads (JPEG, PNG or BMP)" : $"corrupt image header ({Describe(result)})");
+        var info = codec.Info;
+        var header = new ImageHeader(codec.EncodedFormat.ToString().ToLowerInvariant(), info.Width, info.Height, codec.EncodedOrigin);
+        if (header.Width <= 0 || header.Height <= 0)
+            return (header, "image header gives no size");
+        if (header.Pixels > options.MaxPixels)
+            return (header, FormattableString.Invariant($"too large: {header.Width}x{header.Height} = {header.Pixels / 1e6:0.#} megapixels, above the limit of {options.MaxPixels / 1e6:0.#} (--max-pixels)"));
+        if (Math.Min(header.Width, header.Height) < options.MinSide)
+            return (header, $"too small: {header.Width}x{header.Height}, below {options.MinSide} pixels per side (--min-size)");
+        double aspect = Math.Max(header.Width, header.Height) / (double)Math.Min(header.Width, header.Height);
+        if (aspect > options.MaxAspectRatio)
+            return (header, FormattableString.Invariant($"extreme aspect ratio {header.Width}x{header.Height} ({aspect:0.#}:1, limit {options.MaxAspectRatio:0.#}:1)"));
+        return (header, null);
+    }
+
+    /// <summary>Reads, checks and decodes a file. Never throws for bad content: the rejection says what is wrong.</summary>
+    public static DecodedImage Decode(string path, ImageValidationOptions options)
+    {
+        byte[] bytes;
+        try
+        {
+            var length = new FileInfo(path).Length;
+            if (length > options.MaxFileBytes)
+                return new DecodedImage(null, null, FormattableString.Invariant($"file too large ({length / 1048576.0:0.#} MB, limit {options.MaxFileBytes / 1048576.0:0.#} MB)"), null);
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return new DecodedImage(null, null, $"cannot be read ({e.Message})", null);
+        }
+        return Decode(bytes, options);
+    }
+
+    /// <summary>As <see cref="Decode(string, ImageValidationOptions)"/>, from bytes (the fuzz target).</summary>
+    public static DecodedImage Decode(byte[] bytes, ImageValidationOptions options)
+    {
+        var (header, rejection) = ReadHeader(bytes, options);
+        if (rejection is not null)
+            return new DecodedImage(null, header, rejection, null);
+        using var data = SKData.CreateCopy(bytes);
+        using var codec = SKCodec.Create(data);
+        if (codec is null)
+            return new DecodedImage(null, header, "corrupt image header", null);
+
+        // What SKBitmap.Decode (ML.NET's LoadImages) does: the codec's own info, premultiplied, no colour space.
+        var info = codec.Info;
+        if (info.AlphaType == SKAlphaType.Unpremul)
+            info.AlphaType = SKAlphaType.Premul;
+        info.ColorSpace = null;
+        var bitmap = new SKBitmap(info);
+        try
+        {
+            var result = codec.GetPixels(info, bitmap.GetPixels());
+            string? warning = null;
+            if (result == SKCodecResult.IncompleteInput)
+            {
+                const string truncated = "truncated: the image data ends early (part of it would be grey)";
+                if (options.OnTruncated == TruncatedImagePolicy.Skip)
+                    return new DecodedImage(null, header, truncated + " (--on-truncated warn uses it anyway)", null);
+                warning = truncated;
+            }
+            else if (result != SKCodecResult.Success)
+            {
+                return new DecodedImage(null, header, $"corrupt image data ({Describe(result)})", null);
+            }
+
+            // ML.NET works on 32-bit pixels; gray, 16-bit and the like are converted as MLImage itself converts them.
+            if (bitmap.ColorType != SKColorType.Bgra8888 && bitmap.ColorType != SKColorType.Rgba8888)
+                Replace(ref bitmap, bitmap.Copy(SKColorType.Bgra8888) ?? throw new InvalidOperationException("unsupported pixel format"));
+            if (header!.NeedsOrientation)
+                Replace(ref bitmap, Orient(bitmap, header.Origin));
+            var format = bitmap.ColorType == SKColorType.Bgra8888 ? MLPixelFormat.Bgra32 : MLPixelFormat.Rgba32;
+            var image = MLImage.CreateFromPixels(bitmap.Width, bitmap.Height, format, bitmap.GetPixelSpan());
+            return new DecodedImage(image, header, null, warning);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or OutOfMemoryException)
+        {
+            return new DecodedImage(null, header, $"cannot be decoded ({e.Message})", null);
+        }
+        finally
+        {
+            bitmap.Dispose();
+        }
+    }
+
+    /// <summary>The file as an upright 8-bit PNG (for prediction through a saved model, whose image loader ignores EXIF).</summary>
+    public static byte[] EncodeUprightPng(MLImage image)
+    {
+        var pixels = image.Pixels;
+        var info = new SKImageInfo(image.Width, image.Height, image.PixelFormat == MLPixelFormat.Bgra32 ? SKColorType.Bgra8888 : SKColorType.Rgba8888, SKAlphaType.Premul);
+        using var bitmap = new SKBitmap(info);
+        Marshal.Copy(pixels.ToArray(), 0, bitmap.GetPixels(), pixels.Length);
+        using var encoded = bitmap.Encode(SKEncodedImageFormat.Png, 100);
+        return encoded.ToArray();
+    }
+
+    private static void Replace(ref SKBitmap bitmap, SKBitmap next)
+    {
+        bitmap.Dispose();
+        bitmap = next;
+    }
+
+    /// <summary>Turns stored pixels upright according to the EXIF origin (the 8 orientations).</summary>
+    private static SKBitmap Orient(SKBitmap source, SKEncodedOrigin origin)
+    {
+        bool swap = origin is SKEncodedOrigin.LeftTop or SKEncodedOrigin.RightTop or SKEncodedOrigin.RightBottom or SKEncodedOrigin.LeftBottom;
+        int w = swap ? source.Height : source.Width, h = swap ? source.Width : source.Height;
+        var target = new SKBitmap(new SKImageInfo(w, h, source.ColorType, source.AlphaType));
+        using var canvas = new SKCanvas(target);
+        // Maps stored pixel (x, y) to upright coordinates; Skia's own SkEncodedOriginToMatrix.
+        var matrix = origin switch
+        {
+            SKEncodedOrigin.TopRight => new SKMatrix(-1, 0, source.Width, 0, 1, 0, 0, 0, 1),
+            SKEncodedOrigin.BottomRight => new SKMatrix(-1, 0, source.Width, 0, -1, source.Height, 0, 0, 1),
+            SKEncodedOrigin.BottomLeft => new SKMatrix(1, 0, 0, 0, -1, source.Height, 0, 0, 1),
+            SKEncodedOrigin.LeftTop => new SKMatrix(0, 1, 0, 1, 0, 0, 0, 0, 1),
+            SKEncodedOrigin.RightTop => new SKMatrix(0, -1, source.Height, 1, 0, 0, 0, 0, 1),
+            SKEncodedOrigin.RightBottom => new SKMatrix(0, -1, source.Height, -1, 0, source.Width, 0, 0, 1),
+            SKEncodedOrigin.LeftBottom => new SKMatrix(0, 1, 0, -1, 0, source.Width, 0, 0, 1),
+            _ => SKMatrix.Identity,
+        };
+        canvas.SetMatrix(matrix);
+        using var paint = new SKPaint { BlendMode = SKBlendMode.Src, FilterQuality = SKFilterQuality.None };
+        canvas.DrawBitmap(source, 0, 0, paint);
+        return target;
+    }
+
+    private static string Describe(SKCodecResult result) => result switch
+    {
+        SKCodecResult.IncompleteInput => "incomplete data",
+        SKCodecResult.ErrorInInput => "invalid data",
+        SKCodecResult.InvalidInput => "invalid input",
+        SKCodecResult.Unimplemented => "an encoding the decoder does not support",
+        SKCodecResult.InvalidConversion => "unsupported pixel format",
+        _ => result.ToString(),
+    };
+}
