@@ -14,6 +14,8 @@ public static class Processes
 
     public static string WebClassifierDll => Built("samples/WebClassifier", "WebClassifier.dll");
 
+    public static string AtomicSaveChildDll => Built("tests/AtomicSaveChild", "AtomicSaveChild.dll");
+
     private static string Built(string project, string dll)
     {
         var path = Path.Combine(TestData.RepoRoot, project, "bin", Configuration, "net10.0", dll);

@@ -1,0 +1,75 @@
+using System.Diagnostics;
+using MlNetTransfer.Inference;
+using MlNetTransfer.Tests.Fixtures;
+using MlNetTransfer.Training;
+
+namespace MlNetTransfer.Tests;
+
+/// <summary>A process killed at any moment while saving leaves the previous model whole and readable.</summary>
+public class KillDuringSaveTests
+{
+    [Fact]
+    public void KillingASaveRepeatedlyNeverLeavesABrokenModel()
+    {
+        using var temp = new TestData.TempFolder();
+        var source = temp.File("source.zip");
+        using (var trained = new TransferLearner(new TransferLearnerOptions { Head = new LinearHeadOptions { L2Grid = [1f], Folds = 2 } })
+                   .Train(TestData.FashionSubset(3, 4, 2)))
+            trained.Save(source);
+        var target = temp.File("model.zip");
+        var image = TestData.FashionSubset(3, 4, 2).Test[0].Path;
+
+        // A first whole model at the target.
+        RunUntil(source, target, saves: 1, killAfter: null);
+        var expected = Predict(target, image);
+        var random = new Random(11);
+        for (int round = 0; round < 8; round++)
+        {
+            // Kill at a random moment: mostly mid-save, since a save of the ~60 MB zip takes a good part of a second.
+            RunUntil(source, target, saves: null, killAfter: TimeSpan.FromMilliseconds(1500 + random.Next(2500)));
+            Assert.Equal(expected, Predict(target, image));
+            Assert.NotNull(ModelArchive.ReadMetadata(target));
+            // At most the killed process's own temp file is left; the next save removes it.
+            Assert.True(Directory.GetFiles(temp.Path, ".model.zip.*.tmp").Length <= 1);
+        }
+        // The next save (here, in this process) removes temp files whose process is gone.
+        MlNetTransfer.IO.AtomicFile.Write(target, s => s.Write(File.ReadAllBytes(source)));
+        Assert.Empty(Directory.GetFiles(temp.Path, ".model.zip.*.tmp"));
+    }
+
+    private static string Predict(string zip, string image)
+    {
+        using var classifier = ImageClassifier.Load(zip);
+        var p = classifier.Predict(image);
+        return $"{p.Label} {p.Probability:R}";
+    }
+
+    /// <summary>Runs the saving child until it has saved <paramref name="saves"/> times, or kills it (SIGKILL) after a delay.</summary>
+    private static void RunUntil(string source, string target, int? saves, TimeSpan? killAfter)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { Processes.AtomicSaveChildDll, source, target })
+            info.ArgumentList.Add(a);
+        using var process = Process.Start(info)!;
+        _ = process.StandardError.ReadToEndAsync();
+        try
+        {
+            if (killAfter is { } delay)
+            {
+                Thread.Sleep(delay);
+            }
+            else
+            {
+                string? line;
+                int seen = 0;
+                while ((line = process.StandardOutput.ReadLine()) is not null && (!line.StartsWith("saved ") || ++seen < saves)) { }
+                Assert.True(seen >= saves, "the child stopped before saving");
+            }
+        }
+        finally
+        {
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit();
+        }
+    }
+}
