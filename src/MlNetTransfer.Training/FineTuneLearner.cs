@@ -138,8 +138,10 @@ public sealed class FineTuneLearner(FineTuneLearnerOptions? options = null)
         progress.Note(FormattableString.Invariant($"activation cache: {trainCache.Images.Count + validationCache.Images.Count + (testCache?.Images.Count ?? 0)} images, [{string.Join(",", trainCache.ActivationShape)}] per view, {trainCache.Bytes / 1048576.0 + validationCache.Bytes / 1048576.0:F0} MiB"));
 
         var tuner = new FineTuner(recipe with { Epochs = _options.FineTune ? recipe.Epochs : 0 }, _options.Seed);
+        TrainingCheckpoint? Checkpoint(string name) =>
+            _options.CheckpointFolder is { } folder ? new TrainingCheckpoint(Path.Combine(folder, name + ".ckpt")) : null;
         var result = tuner.Train(composed, boundary, FeaturizerGraphBuilder.FeaturesTensor, featureLength, trainCache, validationCache, dataset.Classes,
-            warmStart, progress, cancellationToken);
+            warmStart, progress, cancellationToken, checkpoint: Checkpoint("main"), resume: _options.Resume);
         if (result.Stopped && result.Best is null)
         {
             // Stopped before a single epoch finished: there is nothing worth saving.
@@ -167,7 +169,7 @@ public sealed class FineTuneLearner(FineTuneLearnerOptions? options = null)
             var empty = new BoundaryCache { ActivationShape = trainCache.ActivationShape, Images = [], Unreadable = [] };
             result.Dispose();
             result = tuner.Train(composed, boundary, FeaturizerGraphBuilder.FeaturesTensor, featureLength, allTrain, empty, dataset.Classes,
-                warmStart, progress, cancellationToken, keepEpoch: (best.Phase, best.Epoch));
+                warmStart, progress, cancellationToken, keepEpoch: (best.Phase, best.Epoch), checkpoint: Checkpoint("refit"), resume: _options.Resume);
             train = dataset.Train;
         }
         using var _ = result;

@@ -26,6 +26,12 @@ public sealed record FineTuneLearnerOptions
     /// <summary>The recipe.</summary>
     public FineTuneOptions Recipe { get; init; } = new();
 
+    /// <summary>Folder for per-epoch checkpoints (null: none). The console uses <c>&lt;model&gt;.checkpoint/</c>.</summary>
+    public string? CheckpointFolder { get; init; }
+
+    /// <summary>Continue from the checkpoints in <see cref="CheckpointFolder"/> (same data, options, seed and threads).</summary>
+    public bool Resume { get; init; }
+
     /// <summary>Batch size and threads of ONNX Runtime (the frozen prefix).</summary>
     public FeaturizerOptions Featurizer { get; init; } = new();
 }

@@ -118,6 +118,10 @@ public class TrainingSettings : ImageSettings
     [Description("fine-tune: also update BatchNorm statistics of the unfrozen block (default: they stay in inference mode).")]
     public bool TrainBatchNorm { get; init; }
 
+    [CommandOption("--resume")]
+    [Description("TorchSharp heads / fine-tune: continue an interrupted run from its last epoch checkpoint (<out>.checkpoint/; same data, options and threads).")]
+    public bool Resume { get; init; }
+
     [CommandOption("--report-dir <DIR>")]
     [Description("Where the HTML report and its plots go. Default: report/ beside the model.")]
     public string? ReportDir { get; init; }
@@ -194,6 +198,9 @@ public sealed class TrainCommand : Command<TrainSettings>
         Dataset = datasetOptions,
         FineTune = fineTune,
         Featurizer = featurizer,
+        // Every epoch is checkpointed beside the output; a finished run removes it (Finish).
+        CheckpointFolder = CheckpointFolderFor(settings.Out),
+        Resume = settings.Resume,
         Recipe = new FineTuneOptions
         {
             Unfreeze = unfreeze,
@@ -212,10 +219,14 @@ public sealed class TrainCommand : Command<TrainSettings>
         },
     };
 
+    internal static string CheckpointFolderFor(string modelPath) => Path.ChangeExtension(Path.GetFullPath(modelPath), ".checkpoint");
+
     /// <summary>Saves the model and prints what was learned.</summary>
     internal static int Finish(IAnsiConsole console, TrainingSettings settings, TrainedImageClassifier trained, int skippedBefore, string baseName)
     {
         var metricsPath = trained.Save(settings.Out);
+        if (Directory.Exists(CheckpointFolderFor(settings.Out)) && trained.Metadata.FineTune is not { StoppedByUser: true })
+            Directory.Delete(CheckpointFolderFor(settings.Out), recursive: true);
         var dataset = trained.Dataset;
         var reportPath = Reporting.TrainingReportWriter.Write(settings.ReportDir ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(settings.Out))!, "report"),
             settings.Out, trained.Metadata, trained.Reports, dataset.Skipped);

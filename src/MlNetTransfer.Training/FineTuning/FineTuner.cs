@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
 using MlNetTransfer.Progress;
 using MlNetTransfer.Training.Heads;
 using MlNetTransfer.Training.OnnxImport;
@@ -52,13 +54,26 @@ public sealed class FineTuner(FineTuneOptions options, int seed)
 {
     private const int EvalBatch = 64;
 
+    /// <param name="composed">The composed featurizer graph.</param>
+    /// <param name="boundary">The freeze boundary (the cache's tensor); <paramref name="featuresTensor"/> for a head on the frozen base.</param>
+    /// <param name="featuresTensor">The graph's feature output.</param>
+    /// <param name="featureLength">Length of the features.</param>
+    /// <param name="train">Cached training views.</param>
+    /// <param name="validation">Cached validation images (may be empty: then no epoch is chosen on it).</param>
+    /// <param name="classes">Class names, in score order.</param>
+    /// <param name="warmStart">Head weights to start from (continued training); skips the head phase.</param>
+    /// <param name="progress">Progress sink.</param>
+    /// <param name="cancellationToken">Stops after the current batch; the best epoch so far is kept.</param>
+    /// <param name="keepEpoch">Keep this epoch instead of the best validation one (a refit).</param>
+    /// <param name="checkpoint">Where to save the state after every epoch.</param>
+    /// <param name="resume">Continue from <paramref name="checkpoint"/> if it holds this run's state.</param>
     public FineTuneResult Train(ModelProto composed, string boundary, string featuresTensor, int featureLength,
         BoundaryCache train, BoundaryCache validation, IReadOnlyList<string> classes, HeadWeights? warmStart = null,
-        IProgress<ProgressEvent>? progress = null, CancellationToken cancellationToken = default, (string Phase, int Epoch)? keepEpoch = null)
+        IProgress<ProgressEvent>? progress = null, CancellationToken cancellationToken = default, (string Phase, int Epoch)? keepEpoch = null,
+        TrainingCheckpoint? checkpoint = null, bool resume = false)
     {
         torch.manual_seed(seed);
         torch.set_num_threads(Math.Max(1, options.Threads ?? Environment.ProcessorCount));
-        var random = new Random(seed);
         var classIndex = classes.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => (long)p.i);
         bool fineTune = options.Epochs > 0 && boundary != featuresTensor;
 
@@ -78,22 +93,47 @@ public sealed class FineTuner(FineTuneOptions options, int seed)
         // A refit on all the data keeps a given epoch (chosen on held-out data before); otherwise the best validation epoch.
         var tracker = new BestTracker(suffix, head, keepEpoch);
         bool stopped = false;
+        int headEpochs = warmStart is null ? options.HeadEpochs : 0;
+
+        // Continue where a killed run left off: weights, optimizer state, best epoch, history, schedule position.
+        var fingerprint = Fingerprint(boundary, featuresTensor, featureLength, train, validation, classes, warmStart is not null, keepEpoch);
+        var state = resume ? checkpoint?.ReadState(fingerprint) : null;
+        byte[] optimizerState = [];
+        if (state is not null)
+        {
+            optimizerState = checkpoint!.Restore(suffix, head, out var bestSuffix, out var bestHead);
+            tracker.Load(state.Best, bestSuffix, bestHead);
+            history.AddRange(state.History);
+            progress.Note($"resuming from {checkpoint.Path}: {state.Phase} epoch {state.Epoch} done");
+        }
+        else if (resume)
+        {
+            progress.Note("no checkpoint to resume from: starting from the beginning");
+        }
+        void Checkpoint(string phase, int epoch, int step, double bestLoss, int sinceBetter, bool done, optim.Optimizer optimizer) =>
+            checkpoint?.Save(new CheckpointState
+            {
+                Fingerprint = fingerprint, Phase = phase, Epoch = epoch, Step = step, BestLoss = bestLoss, SinceBetterLoss = sinceBetter, Done = done,
+                History = history.ToList(), Best = tracker.Best,
+            }, suffix, head, optimizer, tracker.SuffixSnapshot, tracker.HeadSnapshot);
 
         // Phase 1: the head alone, on pooled features of every cached view (the suffix is frozen here).
-        int headEpochs = warmStart is null ? options.HeadEpochs : 0;
-        if (headEpochs > 0)
+        int firstHeadEpoch = state switch { null => 1, { Phase: "head" } => state.Epoch + 1, _ => headEpochs + 1 };
+        if (headEpochs > 0 && firstHeadEpoch <= headEpochs)
         {
             using var scope = NewDisposeScope();
             var (trainX, trainY) = PooledViews(suffix, train, classIndex);
             var (valX, _) = PooledViews(suffix, validation, classIndex, plainOnly: true);
             var valY = tensor(valLabels);
             using var optimizer = MakeOptimizer([(head.parameters(), options.LearningRate)]);
+            TrainingCheckpoint.LoadOptimizer(optimizer, state?.Phase == "head" ? optimizerState : []);
             long samples = trainX.shape[0];
-            int steps = (int)Math.Ceiling(samples / (double)options.BatchSize) * headEpochs, step = 0;
+            int steps = (int)Math.Ceiling(samples / (double)options.BatchSize) * headEpochs, step = state?.Phase == "head" ? state.Step : 0;
             progress?.Report(new StageStarted("head", $"Training the {options.Head.ToString().ToLowerInvariant()} head on the frozen base", headEpochs));
-            for (int epoch = 1; epoch <= headEpochs && !stopped; epoch++)
+            for (int epoch = firstHeadEpoch; epoch <= headEpochs && !stopped; epoch++)
             {
                 var clock = Stopwatch.StartNew();
+                var random = EpochRandom("head", epoch);
                 head.train();
                 double lossSum = 0;
                 long correct = 0;
@@ -103,7 +143,7 @@ public sealed class FineTuner(FineTuneOptions options, int seed)
                     if (cancellationToken.IsCancellationRequested) { stopped = true; break; }
                     using var batchScope = NewDisposeScope();
                     var index = tensor(order.AsSpan(start, (int)Math.Min(options.BatchSize, samples - start)).ToArray());
-                    var lr = SetLearningRates(optimizer, step++, steps);
+                    SetLearningRates(optimizer, step++, steps);
                     optimizer.zero_grad();
                     var logits = head.forward(trainX.index_select(0, index));
                     var targets = trainY.index_select(0, index);
@@ -113,29 +153,35 @@ public sealed class FineTuner(FineTuneOptions options, int seed)
                     lossSum += loss.item<float>() * index.shape[0];
                     correct += logits.argmax(1).eq(targets).sum().item<long>();
                 }
+                if (stopped) break; // a half epoch is neither reported nor kept
                 head.eval();
                 var (valLoss, valAccuracy) = Evaluate(() => head.forward(valX), valY);
                 var record = new EpochRecord("head", epoch, lossSum / samples, correct / (double)samples, valLoss, valAccuracy, optimizer.ParamGroups.First().LearningRate, clock.Elapsed);
                 Report(record, headEpochs, tracker.Offer(record), history, progress);
+                Checkpoint("head", epoch, step, double.MaxValue, 0, done: epoch == headEpochs && !fineTune, optimizer);
             }
             progress?.Report(new StageFinished("head", headEpochs, TimeSpan.FromTicks(history.Sum(h => h.Elapsed.Ticks))));
         }
 
         // Phase 2: the unfrozen suffix and the head, each image once per epoch in a random one of its views.
-        if (fineTune && !stopped && keepEpoch?.Phase != "head")
+        if (fineTune && !stopped && keepEpoch?.Phase != "head" && state is not { Phase: "fine-tune", Done: true })
         {
-            tracker.Restore();
+            bool continuing = state?.Phase == "fine-tune";
+            if (!continuing)
+                tracker.Restore(); // start from the best head
             var blockParameters = suffix!.parameters().Where(p => p.requires_grad).ToList();
             using var optimizer = MakeOptimizer([(blockParameters, options.LearningRate * options.BlockLearningRateFactor),
                 (head.parameters(), options.LearningRate * options.FineTuneHeadFactor)]);
+            TrainingCheckpoint.LoadOptimizer(optimizer, continuing ? optimizerState : []);
             int n = train.Images.Count, stepsPerEpoch = (int)Math.Ceiling(n / (double)options.BatchSize);
-            int steps = stepsPerEpoch * options.Epochs, step = 0, sinceBetterLoss = 0;
-            double bestLoss = double.MaxValue;
+            int steps = stepsPerEpoch * options.Epochs, step = continuing ? state!.Step : 0, sinceBetterLoss = continuing ? state!.SinceBetterLoss : 0;
+            double bestLoss = continuing ? state!.BestLoss : double.MaxValue;
             var trainLabels = train.Images.Select(i => classIndex[i.Image.Label]).ToArray();
             progress?.Report(new StageStarted("fine-tune", $"Fine-tuning {boundary} -> top with the head", options.Epochs));
-            for (int epoch = 1; epoch <= options.Epochs; epoch++)
+            for (int epoch = continuing ? state!.Epoch + 1 : 1; epoch <= options.Epochs; epoch++)
             {
                 var clock = Stopwatch.StartNew();
+                var random = EpochRandom("fine-tune", epoch);
                 suffix.train();
                 head.train();
                 double lossSum = 0;
@@ -161,17 +207,17 @@ public sealed class FineTuner(FineTuneOptions options, int seed)
                 var (valLoss, valAccuracy) = EvaluateSuffix(suffix, head, validation, valLabels);
                 var record = new EpochRecord("fine-tune", epoch, lossSum / n, correct / (double)n, valLoss, valAccuracy, optimizer.ParamGroups.Last().LearningRate, clock.Elapsed);
                 Report(record, options.Epochs, tracker.Offer(record), history, progress);
+                bool done = epoch == options.Epochs;
                 if (keepEpoch is { } keep)
-                {
-                    if (epoch >= keep.Epoch) break;
-                    continue;
-                }
-                if (valLoss < bestLoss - 1e-6) { bestLoss = valLoss; sinceBetterLoss = 0; }
+                    done |= epoch >= keep.Epoch;
+                else if (valLoss < bestLoss - 1e-6) { bestLoss = valLoss; sinceBetterLoss = 0; }
                 else if (++sinceBetterLoss >= options.Patience)
                 {
                     progress.Note($"early stop: validation loss has not improved for {options.Patience} epochs");
-                    break;
+                    done = true;
                 }
+                Checkpoint("fine-tune", epoch, step, bestLoss, sinceBetterLoss, done, optimizer);
+                if (done) break;
             }
             progress?.Report(new StageFinished("fine-tune", options.Epochs, TimeSpan.FromTicks(history.Where(h => h.Phase == "fine-tune").Sum(h => h.Elapsed.Ticks))));
         }
@@ -184,6 +230,26 @@ public sealed class FineTuner(FineTuneOptions options, int seed)
         var probabilities = Probabilities(suffix, head, validation);
         tracker.Dispose();
         return new FineTuneResult(suffix, head, history, tracker.Best, probabilities, stopped);
+    }
+
+    /// <summary>Each epoch draws from its own seeded stream (batch order, views, dropout), so a resumed run repeats it exactly.</summary>
+    private Random EpochRandom(string phase, int epoch)
+    {
+        // A fixed mix of seed, phase and epoch (string and HashCode hashes are randomized per process).
+        int epochSeed = unchecked((int)(((uint)seed * 2654435761u) ^ ((phase == "head" ? 1u : 2u) * 2654435769u) ^ ((uint)epoch * 2246822519u)) & 0x7fffffff);
+        torch.manual_seed(epochSeed);
+        return new Random(epochSeed);
+    }
+
+    private string Fingerprint(string boundary, string featuresTensor, int featureLength, BoundaryCache train, BoundaryCache validation,
+        IReadOnlyList<string> classes, bool warm, (string Phase, int Epoch)? keep)
+    {
+        var text = new StringBuilder()
+            .Append(seed).Append('|').Append(options).Append('|').Append(boundary).Append('|').Append(featuresTensor).Append('|').Append(featureLength)
+            .Append('|').AppendJoin(",", classes).Append('|').Append(warm).Append('|').Append(keep)
+            .Append('|').AppendJoin(";", train.Images.Select(i => $"{i.Image.Path}:{i.Image.Label}:{i.Augmented.Length}"))
+            .Append('|').AppendJoin(";", validation.Images.Select(i => $"{i.Image.Path}:{i.Image.Label}"));
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())));
     }
 
     private static void Report(EpochRecord record, int epochs, bool isBest, List<EpochRecord> history, IProgress<ProgressEvent>? progress)
@@ -325,6 +391,19 @@ public sealed class FineTuner(FineTuneOptions options, int seed)
         private Dictionary<string, Tensor>? _head;
 
         public EpochRecord? Best { get; private set; }
+
+        public IReadOnlyDictionary<string, Tensor>? SuffixSnapshot => _suffix;
+
+        public IReadOnlyDictionary<string, Tensor>? HeadSnapshot => _head;
+
+        /// <summary>Takes over the best epoch of a checkpoint.</summary>
+        public void Load(EpochRecord? best, Dictionary<string, Tensor>? suffixSnapshot, Dictionary<string, Tensor>? headSnapshot)
+        {
+            Dispose();
+            Best = best;
+            _suffix = suffixSnapshot;
+            _head = headSnapshot;
+        }
 
         public bool Offer(EpochRecord record)
         {
