@@ -74,6 +74,7 @@ try
         try
         {
             image = await Uploads.SaveToTempFileAsync(request, cancellationToken);
+            Upright.Apply(image);
             return Results.Ok(await engines.PredictAsync(image, cancellationToken));
         }
         catch (BadUploadException e)

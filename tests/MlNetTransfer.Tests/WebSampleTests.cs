@@ -109,6 +109,18 @@ public sealed class WebSampleTests : IClassFixture<WebSampleTests.ServedModel>
         AssertNoUploadLeftBehind();
     }
 
+    [Fact]
+    public async Task SidewaysPhoneJpegIsPredictedUprightAsTheLibraryDoes()
+    {
+        // An EXIF-rotated JPEG: the sample turns it upright before ML.NET's loader (which ignores EXIF) sees it.
+        using var temp = new TestData.TempFolder();
+        var sideways = temp.File("sideways.jpg");
+        File.WriteAllBytes(sideways, BadImages.WithExifOrientation(BadImages.AsymmetricJpeg(), 6));
+        using var classifier = ImageClassifier.Load(_served.ZipPath);
+        AssertSameAnswer(classifier.Predict(sideways), await PostFormAsync(sideways), sideways);
+        AssertNoUploadLeftBehind();
+    }
+
     [SkippableFact]
     public async Task AnswersRealPhotos()
     {
