@@ -30,11 +30,14 @@ public static class ImageDecoder
     {
         if (bytes.Length == 0)
             return (null, "empty file (0 bytes)");
+        // Only what the tool reads everywhere (and ML.NET's loader reads too): Skia would also decode GIF, WebP, ICO...
+        if (ImageFileCheck.Sniff(bytes) is null)
+            return (null, "not an image this tool reads (JPEG, PNG or BMP)");
         using var data = SKData.CreateCopy(bytes);
         // The codec takes ownership of the stream it is given.
         using var codec = SKCodec.Create(new SKMemoryStream(data), out var result);
         if (codec is null)
-            return (null, ImageFileCheck.Sniff(bytes) is null ? "not an image this tool reads (JPEG, PNG or BMP)" : $"corrupt image header ({Describe(result)})");
+            return (null, $"corrupt image header ({Describe(result)})");
         var info = codec.Info;
         var header = new ImageHeader(codec.EncodedFormat.ToString().ToLowerInvariant(), info.Width, info.Height, codec.EncodedOrigin);
         if (header.Width <= 0 || header.Height <= 0)
@@ -83,14 +86,23 @@ public static class ImageDecoder
         if (info.AlphaType == SKAlphaType.Unpremul)
             info.AlphaType = SKAlphaType.Premul;
         info.ColorSpace = null;
-        var bitmap = new SKBitmap(info);
+        SKBitmap bitmap;
+        try
+        {
+            bitmap = new SKBitmap(info);
+        }
+        catch (Exception e)
+        {
+            // SkiaSharp reports a failed pixel allocation with a plain Exception.
+            return new DecodedImage(null, header, $"cannot be decoded: no memory for {header!.Width}x{header.Height} pixels ({e.Message})", null);
+        }
         try
         {
             var result = codec.GetPixels(info, bitmap.GetPixels());
             string? warning = null;
             if (result == SKCodecResult.IncompleteInput)
             {
-                const string truncated = "truncated: the image data ends early (part of it would be grey)";
+                const string truncated = "truncated: the image data ends early (the rest of the picture would be blank)";
                 if (options.OnTruncated == TruncatedImagePolicy.Skip)
                     return new DecodedImage(null, header, truncated + " (--on-truncated warn uses it anyway)", null);
                 warning = truncated;
