@@ -91,6 +91,6 @@ public class FeaturizerParityTests
         Assert.Equal(good, result.Images.Select(i => i.Image.Path));
         var skipped = Assert.Single(result.Unreadable);
         Assert.Equal(corrupt, skipped.Path);
-        Assert.Contains("cannot be decoded", skipped.Reason);
+        Assert.Contains("corrupt", skipped.Reason);
     }
 }

@@ -86,13 +86,13 @@ public class TrainingSettings : ImageSettings
 
     [CommandOption("--lr <X>")]
     [Description("TorchSharp heads: peak learning rate of the head; the unfrozen block gets lr x --block-lr-factor.")]
-    [DefaultValue(1e-3)]
-    public double LearningRate { get; init; } = 1e-3;
+    [DefaultValue(2e-3)]
+    public double LearningRate { get; init; } = 2e-3;
 
     [CommandOption("--block-lr-factor <X>")]
     [Description("fine-tune: the unfrozen block's learning rate relative to --lr (discriminative learning rates).")]
-    [DefaultValue(0.1)]
-    public double BlockLearningRateFactor { get; init; } = 0.1;
+    [DefaultValue(0.5)]
+    public double BlockLearningRateFactor { get; init; } = 0.5;
 
     [CommandOption("--augment <K>")]
     [Description("TorchSharp heads: augmented views (random resized crop + flip) cached per training image, besides the plain one.")]

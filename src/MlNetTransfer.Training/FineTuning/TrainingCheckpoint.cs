@@ -29,6 +29,9 @@ internal sealed record CheckpointState
 /// </summary>
 public sealed class TrainingCheckpoint(string path)
 {
+    // A refit has no validation figures (NaN), and "no best loss yet" is double.MaxValue.
+    private static readonly JsonSerializerOptions Json = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
     public string Path { get; } = System.IO.Path.GetFullPath(path);
 
     public bool Exists => File.Exists(Path);
@@ -39,7 +42,7 @@ public sealed class TrainingCheckpoint(string path)
         AtomicFile.Write(Path, stream =>
         {
             using var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true);
-            writer.Write(JsonSerializer.Serialize(state));
+            writer.Write(JsonSerializer.Serialize(state, Json));
             writer.Write(suffix is not null);
             suffix?.save(writer);
             head.save(writer);
@@ -60,7 +63,7 @@ public sealed class TrainingCheckpoint(string path)
         if (!Exists)
             return null;
         using var reader = new BinaryReader(File.OpenRead(Path), Encoding.UTF8);
-        var state = JsonSerializer.Deserialize<CheckpointState>(reader.ReadString())
+        var state = JsonSerializer.Deserialize<CheckpointState>(reader.ReadString(), Json)
                     ?? throw new InvalidDataException($"{Path}: damaged checkpoint");
         if (state.Fingerprint != fingerprint)
             throw new InvalidOperationException($"{Path} was saved by a run with other data or options; delete it, or run without --resume.");
