@@ -122,7 +122,7 @@ public static class FineTuneEpochBenchmark
         return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
     }
 
-    private static string RuntimeInfo()
+    internal static string RuntimeInfo()
     {
         var cpu = File.Exists("/proc/cpuinfo") ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name"))?.Split(':')[1].Trim() : null;
         return (cpu ?? System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture.ToString()) + ", " + System.Runtime.InteropServices.RuntimeInformation.OSDescription;

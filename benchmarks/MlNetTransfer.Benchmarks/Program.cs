@@ -1,11 +1,22 @@
 using MlNetTransfer.Benchmarks;
 
-// dotnet run --project benchmarks/MlNetTransfer.Benchmarks -c Release -- finetune-epoch [data] [--images N] [--repeats R] [--threads T]
-if (args.Length == 0 || args[0] != "finetune-epoch")
-{
-    Console.Error.WriteLine("usage: finetune-epoch [data folder] [--images N] [--repeats R] [--threads T]");
-    return 2;
-}
+// dotnet benchmarks/MlNetTransfer.Benchmarks/bin/Release/net10.0/MlNetTransfer.Benchmarks.dll <benchmark> [data] [options]
+//   finetune-epoch [data] [--images N] [--repeats R] [--threads T]
+//   featurize [data] [--repeats R] [--threads T] [--int8 <graph.onnx>]
 string data = args.Length > 1 && !args[1].StartsWith("--") ? args[1] : Path.Combine("..", "shared", "data", "hymenoptera_data");
 int Option(string name, int fallback) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1]) : fallback;
-return FineTuneEpochBenchmark.Run(data, Option("--images", 128), Option("--repeats", 3), Option("--threads", Environment.ProcessorCount));
+string? Text(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+int threads = Option("--threads", Environment.ProcessorCount);
+switch (args.FirstOrDefault())
+{
+    case "finetune-epoch":
+        return FineTuneEpochBenchmark.Run(data, Option("--images", 128), Option("--repeats", 3), threads);
+    case "featurize":
+        return FeaturizeBenchmark.Run(data, Option("--repeats", 3), threads, Text("--int8"));
+    case "featurize-rss":
+        return FeaturizeBenchmark.PeakRssChild(args[1], int.Parse(args[2]), threads);
+    default:
+        Console.Error.WriteLine("usage: finetune-epoch [data] [--images N] [--repeats R] [--threads T]");
+        Console.Error.WriteLine("       featurize [data] [--repeats R] [--threads T] [--int8 graph.onnx]");
+        return 2;
+}

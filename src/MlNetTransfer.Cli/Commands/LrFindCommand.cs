@@ -49,7 +49,7 @@ public sealed class LrFindCommand : Command<LrFindSettings>
         var preset = ConvBaseRegistry.Resolve(settings.Base, settings.BaseModel);
         var datasetOptions = new DatasetOptions { Seed = settings.Seed, ValidationFraction = settings.ValidationFraction };
         var dataset = ImageDatasetLoader.Load(settings.Data, datasetOptions);
-        var options = TrainCommand.FineTuneOptionsOf(settings, preset, datasetOptions, new FeaturizerOptions { BatchSize = settings.BatchSize, Threads = settings.Threads, Validation = settings.Validation },
+        var options = TrainCommand.FineTuneOptionsOf(settings, preset, datasetOptions, settings.FeaturizerOptions(),
             settings.Mode == "fine-tune", settings.Head, settings.Unfreeze);
         var progress = new ConsoleProgress(console, settings.Quiet);
         var sweep = progress.Run(() => new FineTuneLearner(options).FindLearningRate(dataset, settings.Start, settings.End, settings.Steps, progress, cancellationToken));

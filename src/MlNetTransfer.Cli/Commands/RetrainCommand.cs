@@ -40,7 +40,7 @@ public sealed class RetrainCommand : Command<RetrainSettings>
         // The saved model decides mode, head and unfrozen blocks; the recipe (epochs, lr, ...) comes from the command line.
         bool fineTune = metadata.FineTune.Unfreeze.Length > 0;
         var options = TrainCommand.FineTuneOptionsOf(settings, ConvBaseRegistry.Get(ConvBaseRegistry.DefaultName), datasetOptions,
-            new FeaturizerOptions { BatchSize = settings.BatchSize, Threads = settings.Threads, Validation = settings.Validation }, fineTune, metadata.Head.Kind,
+            settings.FeaturizerOptions(), fineTune, metadata.Head.Kind,
             fineTune ? metadata.FineTune.Unfreeze : settings.Unfreeze);
         var progress = new ConsoleProgress(console, settings.Quiet);
         using var trained = progress.Run(() => new FineTuneLearner(options).Retrain(settings.Model, dataset, progress, cancellationToken));

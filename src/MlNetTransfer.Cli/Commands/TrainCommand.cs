@@ -4,6 +4,7 @@ using MlNetTransfer.Backbones;
 using MlNetTransfer.Cli.Rendering;
 using MlNetTransfer.Data;
 using MlNetTransfer.Featurization;
+using MlNetTransfer.Onnx;
 using MlNetTransfer.Training;
 using MlNetTransfer.Training.FineTuning;
 using MlNetTransfer.Training.Heads;
@@ -17,20 +18,15 @@ public sealed class TrainSettings : TrainingSettings
     [CommandArgument(0, "<data>")]
     [Description("Folder of labelled images (root/<label>/*.jpg, optionally under train/, val/, test/) or a CSV/TSV manifest (path,label[[,split]]).")]
     public string Data { get; init; } = "";
+
+    [CommandOption("--features <FILE>")]
+    [Description("Feature shards made by 'featurize --shard i/n' (repeat the option for each): their vectors go into the feature cache first, so those images are not featurized again.")]
+    public string[] Features { get; init; } = [];
 }
 
 /// <summary>Options of <c>train</c> and <c>retrain</c>.</summary>
-public class TrainingSettings : ImageSettings
+public class TrainingSettings : FeaturizerSettings
 {
-    [CommandOption("-b|--base <BASE>")]
-    [Description("Conv base: resnet18 (embedded default), vgg16-keras, vgg16-torchvision, or a path to any .onnx with a spec JSON beside it.")]
-    [DefaultValue(ConvBaseRegistry.DefaultName)]
-    public string Base { get; init; } = ConvBaseRegistry.DefaultName;
-
-    [CommandOption("--base-model <FILE>")]
-    [Description("The exported ONNX file for a preset that is not embedded (vgg16-keras, vgg16-torchvision); see onnx/README.md.")]
-    public string? BaseModel { get; init; }
-
     [CommandOption("-o|--out <FILE>")]
     [Description("Model zip to write; metrics go to <name>.metrics.json beside it.")]
     [DefaultValue("model.zip")]
@@ -126,22 +122,11 @@ public class TrainingSettings : ImageSettings
     [Description("Where the HTML report and its plots go. Default: report/ beside the model.")]
     public string? ReportDir { get; init; }
 
-    [CommandOption("--threads <N>")]
-    [Description("ONNX Runtime threads. Default: all cores.")]
-    public int? Threads { get; init; }
-
-    [CommandOption("--batch-size <N>")]
-    [Description("Images per ONNX Runtime call while featurizing.")]
-    [DefaultValue(16)]
-    public int BatchSize { get; init; } = 16;
-
     public override ValidationResult Validate()
     {
         if (Folds < 2) return ValidationResult.Error("--folds must be at least 2");
         if (ValidationFraction is <= 0 or >= 1) return ValidationResult.Error("--validation-fraction must be between 0 and 1");
         if (L2 is < 0) return ValidationResult.Error("--l2 must be >= 0");
-        if (BatchSize < 1) return ValidationResult.Error("--batch-size must be at least 1");
-        if (Threads is < 1) return ValidationResult.Error("--threads must be at least 1");
         if (Mode is not ("feature-extraction" or "fine-tune")) return ValidationResult.Error("--mode must be feature-extraction or fine-tune");
         if (Head is not ("linear" or "mlp")) return ValidationResult.Error("--head must be linear or mlp");
         if (Optimizer is not ("adamw" or "sgd")) return ValidationResult.Error("--optimizer must be adamw or sgd");
@@ -172,7 +157,8 @@ public sealed class TrainCommand : Command<TrainSettings>
     private static TrainedImageClassifier Train(TrainSettings settings, ConvBasePreset preset, DatasetOptions datasetOptions, ImageDataset dataset,
         ConsoleProgress progress, CancellationToken cancellationToken)
     {
-        var featurizer = new FeaturizerOptions { BatchSize = settings.BatchSize, Threads = settings.Threads, Validation = settings.Validation };
+        var featurizer = settings.FeaturizerOptions();
+        ImportShards(settings, preset, progress);
         if (settings.Mode == "feature-extraction" && settings.Head == "linear")
         {
             var options = new TransferLearnerOptions
@@ -188,6 +174,20 @@ public sealed class TrainCommand : Command<TrainSettings>
         }
         return new FineTuneLearner(FineTuneOptionsOf(settings, preset, datasetOptions, featurizer, settings.Mode == "fine-tune", settings.Head, settings.Unfreeze))
             .Train(dataset, progress, cancellationToken);
+    }
+
+    /// <summary>Shards made elsewhere go into this machine's feature cache, keyed by image content.</summary>
+    private static void ImportShards(TrainSettings settings, ConvBasePreset preset, ConsoleProgress progress)
+    {
+        if (settings.Features.Length == 0)
+            return;
+        if (settings.NoCache)
+            throw new DatasetException("--features needs the feature cache: drop --no-cache.");
+        var cache = FeatureCache.For(FeaturizerGraphCache.GetOrBuild(preset), settings.FeatureCacheRoot);
+        int imported = 0;
+        foreach (var file in settings.Features)
+            imported += FeatureShard.Load(file).ImportInto(cache, file);
+        progress.Report(new Progress.ProgressNote($"imported {imported} feature vectors from {settings.Features.Length} shard(s) into {cache.Folder}"));
     }
 
     internal static FineTuneLearnerOptions FineTuneOptionsOf(TrainingSettings settings, ConvBasePreset preset, DatasetOptions datasetOptions, FeaturizerOptions featurizer,

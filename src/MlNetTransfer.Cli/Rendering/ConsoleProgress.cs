@@ -48,6 +48,9 @@ public sealed class ConsoleProgress(IAnsiConsole console, bool quiet) : IProgres
                 if (note.IsWarning || !quiet)
                     console.MarkupLine(note.IsWarning ? $"[yellow]warning:[/] {Markup.Escape(note.Text)}" : $"[grey]{Markup.Escape(note.Text)}[/]");
                 break;
+            case FeaturesCached cached when !quiet && cached.FromCache > 0:
+                console.MarkupLine($"[grey]  {Markup.Escape(cached.Stage)}: {cached.FromCache} from the feature cache, {cached.Computed} through the conv base[/]");
+                break;
             case EpochFinished epoch when !quiet:
                 if (_epochHeaderFor != epoch.Phase)
                 {

@@ -55,19 +55,24 @@ public static class ImageDecoder
     /// <summary>Reads, checks and decodes a file. Never throws for bad content: the rejection says what is wrong.</summary>
     public static DecodedImage Decode(string path, ImageValidationOptions options)
     {
-        byte[] bytes;
+        var (bytes, rejection) = ReadFile(path, options);
+        return bytes is null ? new DecodedImage(null, null, rejection, null) : Decode(bytes, options);
+    }
+
+    /// <summary>A file's bytes, or why they cannot be had (unreadable, above the file-size limit).</summary>
+    public static (byte[]? Bytes, string? Rejection) ReadFile(string path, ImageValidationOptions options)
+    {
         try
         {
             var length = new FileInfo(path).Length;
             if (length > options.MaxFileBytes)
-                return new DecodedImage(null, null, FormattableString.Invariant($"file too large ({length / 1048576.0:0.#} MB, limit {options.MaxFileBytes / 1048576.0:0.#} MB)"), null);
-            bytes = File.ReadAllBytes(path);
+                return (null, FormattableString.Invariant($"file too large ({length / 1048576.0:0.#} MB, limit {options.MaxFileBytes / 1048576.0:0.#} MB)"));
+            return (File.ReadAllBytes(path), null);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return new DecodedImage(null, null, $"cannot be read ({e.Message})", null);
+            return (null, $"cannot be read ({e.Message})");
         }
-        return Decode(bytes, options);
     }
 
     /// <summary>As <see cref="Decode(string, ImageValidationOptions)"/>, from bytes (the fuzz target).</summary>

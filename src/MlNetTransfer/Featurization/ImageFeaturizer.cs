@@ -2,7 +2,6 @@ using System.Diagnostics;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.OnnxRuntime;
-using Microsoft.ML.Transforms.Image;
 using MlNetTransfer.Data;
 using MlNetTransfer.Onnx;
 using MlNetTransfer.Progress;
@@ -18,40 +17,73 @@ public sealed record FeaturizerOptions
     /// <summary>ONNX Runtime intra-op threads; null = all cores.</summary>
     public int? Threads { get; init; }
 
+    /// <summary>Threads that read, decode and resize images while ONNX Runtime runs; null = all cores.</summary>
+    public int? DecodeThreads { get; init; }
+
+    /// <summary>Where ONNX Runtime runs: CPU (default) or CUDA, falling back to the CPU with a message.</summary>
+    public ExecutionDevice Device { get; init; } = ExecutionDevice.Cpu;
+
+    /// <summary>Keep feature vectors on disk by image content (see <see cref="FeatureCache"/>). Default on.</summary>
+    public bool UseFeatureCache { get; init; } = true;
+
+    /// <summary>Root of the feature cache; null = the tool's cache folder (<c>MLNETTRANSFER_CACHE</c> or local app data).</summary>
+    public string? FeatureCacheRoot { get; init; }
+
     /// <summary>What counts as a bad image (size limits, truncation).</summary>
     public Data.ImageValidationOptions Validation { get; init; } = new();
 }
 
 /// <summary>An image, its feature vector, and that of its mirror image when asked for (flip augmentation).</summary>
-public sealed record FeaturizedImage(LabeledImage Image, float[] Features, float[]? MirroredFeatures = null);
+public sealed record FeaturizedImage(LabeledImage Image, float[] Features, float[]? MirroredFeatures = null)
+{
+    /// <summary>SHA-256 of the file's bytes (the feature cache's key).</summary>
+    public string? ContentHash { get; init; }
+}
 
 /// <summary>Features of the images that decoded, the ones that did not (with the reason), and those used despite a warning.</summary>
-public sealed record FeaturizationResult(IReadOnlyList<FeaturizedImage> Images, IReadOnlyList<SkippedFile> Unreadable, IReadOnlyList<SkippedFile> Warnings);
+public sealed record FeaturizationResult(IReadOnlyList<FeaturizedImage> Images, IReadOnlyList<SkippedFile> Unreadable, IReadOnlyList<SkippedFile> Warnings)
+{
+    /// <summary>Images whose vectors came from the feature cache (the conv base did not run for them).</summary>
+    public int FromCache { get; init; }
+
+    /// <summary>Images the conv base ran on.</summary>
+    public int Computed { get; init; }
+}
 
 /// <summary>
-/// Featurizes images for training and batch prediction: each file is decoded once (an undecodable one is skipped and
-/// listed, the run goes on), resized and turned into pixels by ML.NET's transforms, and fed to one ONNX Runtime
-/// session of the composed graph in batches. Streams: only one batch of pixels is held at a time.
+/// Featurizes images for training and batch prediction as a pipeline: several threads read, hash, check, decode and
+/// resize images (ML.NET's transforms, so the saved model sees the same pixels) a bounded window ahead, while one
+/// ONNX Runtime session of the composed graph runs them in batches; vectors stream out in input order. Memory stays
+/// bounded by the window (back-pressure), not by the number of images. An image whose content is in the feature
+/// cache is only checked (header), not decoded or run. An undecodable file is skipped and listed; the run goes on.
 /// </summary>
 public sealed class ImageFeaturizer : IDisposable
 {
-    private readonly MLContext _ml;
     private readonly FeaturizerGraphFile _graph;
     private readonly FeaturizerOptions _options;
     private readonly InferenceSession _session;
-    private readonly ITransformer _pixels;
+    private readonly ImagePixelsMaker _pixels;
+    private readonly FeatureCache? _cache;
 
     public ImageFeaturizer(MLContext ml, FeaturizerGraphFile graph, FeaturizerOptions? options = null)
     {
-        _ml = ml;
         _graph = graph;
         _options = options ?? new FeaturizerOptions();
-        _session = OrtSessions.Create(graph.Path, _options.Threads);
-        _pixels = ImagePixelsPipeline.FromImages(ml.Transforms, graph.Preset.Preprocessing).Fit(DecodedImages.Empty(ml));
+        var session = OrtSessions.Open(graph.Path, _options.Threads, _options.Device);
+        _session = session.Session;
+        DeviceNote = session.Note;
+        _pixels = new ImagePixelsMaker(ml, graph.Preset.Preprocessing);
+        _cache = _options.UseFeatureCache ? FeatureCache.For(graph, _options.FeatureCacheRoot) : null;
     }
 
     /// <summary>The graph this featurizer runs.</summary>
     public FeaturizerGraphFile Graph => _graph;
+
+    /// <summary>The feature cache in use, or null.</summary>
+    public FeatureCache? Cache => _cache;
+
+    /// <summary>Why the requested device is not used (e.g. no GPU), or null.</summary>
+    public string? DeviceNote { get; }
 
     /// <param name="images">Images to featurize.</param>
     /// <param name="stage">Stage name in progress events.</param>
@@ -61,74 +93,161 @@ public sealed class ImageFeaturizer : IDisposable
     public FeaturizationResult Featurize(IReadOnlyList<LabeledImage> images, string stage = "featurize",
         IProgress<ProgressEvent>? progress = null, bool mirror = false, CancellationToken cancellationToken = default)
     {
-        var spec = _graph.Preset.Preprocessing;
-        int pixelsPerImage = 3 * spec.Height * spec.Width;
         int batchSize = Math.Max(1, _options.BatchSize);
+        int workers = Math.Max(1, _options.DecodeThreads ?? Environment.ProcessorCount);
+        // Enough prepared images to fill the next batch while this one runs, never more.
+        int window = Math.Max(2 * batchSize, 4 * workers);
+        int views = mirror ? 2 : 1;
+        var results = new FeaturizedImage?[images.Count];
         var unreadable = new List<SkippedFile>();
         var warnings = new List<SkippedFile>();
-        var results = new List<FeaturizedImage>(images.Count);
-        var byPath = images.GroupBy(i => i.Path).ToDictionary(g => g.Key, g => g.First());
+        int fromCache = 0, computed = 0, done = 0;
         var clock = Stopwatch.StartNew();
         progress?.Report(new StageStarted(stage, $"Featurizing {images.Count} images with {_graph.Preset.Name}", images.Count));
 
-        var decoded = DecodedImages.Load(_ml, images, unreadable, _options.Validation, warnings, cancellationToken);
-        var withPixels = _pixels.Transform(decoded);
-        int views = mirror ? 2 : 1;
-        var buffer = new float[batchSize * views * pixelsPerImage];
-        var batch = new List<LabeledImage>(batchSize);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var limiter = new SemaphoreSlim(workers);
+        var pending = new Queue<Task<PreparedImage>>();
+        int next = 0;
+        var batch = new List<PreparedImage>(batchSize);
+        var buffer = new float[batchSize * views * _pixels.Length];
 
-        using (var cursor = withPixels.GetRowCursor(withPixels.Schema))
+        try
         {
-            var getPath = cursor.GetGetter<ReadOnlyMemory<char>>(withPixels.Schema[DecodedImages.PathColumn]);
-            var getPixels = cursor.GetGetter<VBuffer<float>>(withPixels.Schema[ImagePixelsPipeline.PixelsColumn]);
-            ReadOnlyMemory<char> path = default;
-            VBuffer<float> pixels = default;
-            while (cursor.MoveNext())
+            while (pending.Count > 0 || next < images.Count)
             {
-                getPath(ref path);
-                getPixels(ref pixels);
-                var slot = buffer.AsSpan(batch.Count * views * pixelsPerImage, pixelsPerImage);
-                pixels.GetValues().CopyTo(slot);
-                if (mirror)
-                    MirrorInto(slot, buffer.AsSpan((batch.Count * views + 1) * pixelsPerImage, pixelsPerImage), spec.Width);
-                batch.Add(byPath[path.ToString()]);
+                while (pending.Count < window && next < images.Count)
+                {
+                    int index = next++;
+                    pending.Enqueue(Task.Run(async () =>
+                    {
+                        await limiter.WaitAsync(stop.Token).ConfigureAwait(false);
+                        try
+                        {
+                            return Prepare(index, images[index], views, stop.Token);
+                        }
+                        finally
+                        {
+                            limiter.Release();
+                        }
+                    }, stop.Token));
+                }
+                cancellationToken.ThrowIfCancellationRequested();
+                var prepared = pending.Dequeue().GetAwaiter().GetResult();
+                if (prepared.Rejection is not null)
+                {
+                    unreadable.Add(new SkippedFile(prepared.Image.Path, prepared.Rejection));
+                    done++;
+                    continue;
+                }
+                if (prepared.Warning is not null)
+                    warnings.Add(new SkippedFile(prepared.Image.Path, prepared.Warning));
+                if (prepared.Cached is { } hit)
+                {
+                    results[prepared.Index] = new FeaturizedImage(prepared.Image, hit.Features, mirror ? hit.Mirrored : null) { ContentHash = prepared.ContentHash };
+                    fromCache++;
+                    done++;
+                    if (done % batchSize == 0)
+                        progress?.Report(new StageAdvanced(stage, done, images.Count));
+                    continue;
+                }
+                batch.Add(prepared);
                 if (batch.Count == batchSize)
-                    RunBatch(batch, views, buffer, results, progress, stage, images.Count);
+                {
+                    computed += RunBatch(batch, views, buffer, results);
+                    done += batchSize;
+                    progress?.Report(new StageAdvanced(stage, done, images.Count));
+                }
+            }
+            if (batch.Count > 0)
+            {
+                done += batch.Count;
+                computed += RunBatch(batch, views, buffer, results);
+                progress?.Report(new StageAdvanced(stage, done, images.Count));
             }
         }
-        if (batch.Count > 0)
-            RunBatch(batch, views, buffer, results, progress, stage, images.Count);
+        finally
+        {
+            // On an error or a stop, let the workers still running finish before their buffers go.
+            stop.Cancel();
+            foreach (var task in pending)
+                try { task.Wait(); } catch (AggregateException) { }
+        }
 
-        progress?.Report(new StageFinished(stage, results.Count, clock.Elapsed));
-        return new FeaturizationResult(results, unreadable, warnings);
+        var featurized = results.OfType<FeaturizedImage>().ToList();
+        progress?.Report(new StageFinished(stage, featurized.Count, clock.Elapsed));
+        if (_cache is not null)
+            progress?.Report(new FeaturesCached(stage, fromCache, computed, _cache.Folder));
+        return new FeaturizationResult(featurized, unreadable, warnings) { FromCache = fromCache, Computed = computed };
     }
 
-    /// <summary>Planar [3, H, W] pixels flipped left-right.</summary>
-    private static void MirrorInto(ReadOnlySpan<float> source, Span<float> target, int width)
+    /// <summary>Read, hash, look up, or check + decode + resize one image (on a worker thread).</summary>
+    private PreparedImage Prepare(int index, LabeledImage image, int views, CancellationToken ct)
     {
-        for (int row = 0; row < source.Length; row += width)
+        ct.ThrowIfCancellationRequested();
+        var (bytes, readError) = ImageDecoder.ReadFile(image.Path, _options.Validation);
+        if (bytes is null)
+            return new PreparedImage(index, image) { Rejection = readError };
+        string hash = FeatureCache.ContentHash(bytes);
+        if (_cache is not null)
         {
-            source.Slice(row, width).CopyTo(target.Slice(row, width));
-            target.Slice(row, width).Reverse();
+            if (_cache.TryGet(hash, needMirror: views == 2) is { } cached)
+            {
+                // The vectors are known; the file must still pass this run's checks (limits are options).
+                var (_, rejection) = ImageDecoder.ReadHeader(bytes, _options.Validation);
+                return new PreparedImage(index, image) { Rejection = rejection, Cached = rejection is null ? cached : null, ContentHash = hash };
+            }
+        }
+        var decoded = ImageDecoder.Decode(bytes, _options.Validation);
+        if (decoded.Image is null)
+            return new PreparedImage(index, image) { Rejection = decoded.Rejection ?? "cannot be decoded" };
+        using (decoded.Image)
+        {
+            var pixels = new float[views * _pixels.Length];
+            _pixels.Make(decoded.Image, pixels);
+            if (views == 2)
+                _pixels.Mirror(pixels.AsSpan(0, _pixels.Length), pixels.AsSpan(_pixels.Length));
+            return new PreparedImage(index, image) { Pixels = pixels, Warning = decoded.Warning, ContentHash = hash };
         }
     }
 
-    private void RunBatch(List<LabeledImage> batch, int views, float[] buffer, List<FeaturizedImage> results,
-        IProgress<ProgressEvent>? progress, string stage, int total)
+    private int RunBatch(List<PreparedImage> batch, int views, float[] buffer, FeaturizedImage?[] results)
     {
         var spec = _graph.Preset.Preprocessing;
-        int n = batch.Count * views, d = _graph.FeatureLength;
+        int n = batch.Count * views, d = _graph.FeatureLength, length = views * _pixels.Length;
+        for (int i = 0; i < batch.Count; i++)
+            batch[i].Pixels!.CopyTo(buffer.AsSpan(i * length, length));
         using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance,
-            buffer.AsMemory(0, n * 3 * spec.Height * spec.Width), [n, 3, spec.Height, spec.Width]);
+            buffer.AsMemory(0, n * _pixels.Length), [n, 3, spec.Height, spec.Width]);
         using var runOptions = new RunOptions();
         using var outputs = _session.Run(runOptions, [FeaturizerGraphBuilder.PixelsTensor], [input], [FeaturizerGraphBuilder.FeaturesTensor]);
         var features = outputs[0].GetTensorDataAsSpan<float>();
-        for (int i = 0; i < batch.Count; i++)
-            results.Add(new FeaturizedImage(batch[i], features.Slice(i * views * d, d).ToArray(),
-                views == 2 ? features.Slice((i * views + 1) * d, d).ToArray() : null));
+        foreach (var (prepared, i) in batch.Select((p, i) => (p, i)))
+        {
+            var plain = features.Slice(i * views * d, d).ToArray();
+            var mirrored = views == 2 ? features.Slice((i * views + 1) * d, d).ToArray() : null;
+            results[prepared.Index] = new FeaturizedImage(prepared.Image, plain, mirrored) { ContentHash = prepared.ContentHash };
+            // A file used despite a warning is not cached: a later run may have a stricter policy for it.
+            if (prepared.Warning is null)
+                _cache?.Put(prepared.ContentHash!, plain, mirrored);
+        }
+        int count = batch.Count;
         batch.Clear();
-        progress?.Report(new StageAdvanced(stage, results.Count, total));
+        return count;
     }
 
-    public void Dispose() => _session.Dispose();
+    public void Dispose()
+    {
+        _session.Dispose();
+        _pixels.Dispose();
+    }
+
+    private sealed record PreparedImage(int Index, LabeledImage Image)
+    {
+        public string? Rejection { get; init; }
+        public string? Warning { get; init; }
+        public CachedFeatures? Cached { get; init; }
+        public float[]? Pixels { get; init; }
+        public string? ContentHash { get; init; }
+    }
 }

@@ -34,3 +34,9 @@ public sealed record DatasetLoaded(Data.ImageDataset Dataset) : ProgressEvent;
 /// </summary>
 public sealed record EpochFinished(string Phase, int Epoch, int Epochs, double TrainLoss, double TrainAccuracy, double ValidationLoss, double ValidationAccuracy,
     double LearningRate, TimeSpan Elapsed, bool IsBest) : ProgressEvent;
+
+/// <summary>
+/// A featurizing step ended: <paramref name="FromCache"/> images came from the feature cache in
+/// <paramref name="CacheFolder"/>, <paramref name="Computed"/> ran through the conv base.
+/// </summary>
+public sealed record FeaturesCached(string Stage, int FromCache, int Computed, string CacheFolder) : ProgressEvent;

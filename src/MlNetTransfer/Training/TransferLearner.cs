@@ -37,6 +37,8 @@ public sealed class TransferLearner(TransferLearnerOptions? options = null)
         progress?.Report(new StageFinished("prepare", 0, clock.Elapsed));
 
         using var featurizer = new ImageFeaturizer(ml, graph, _options.Featurizer);
+        if (featurizer.DeviceNote is not null)
+            progress.Note(featurizer.DeviceNote, warning: true);
         var train = featurizer.Featurize(dataset.Train, "featurize train", progress, _options.MirrorAugmentation, cancellationToken);
         var heldOut = new List<(DatasetSplit Split, FeaturizationResult Result)>();
         foreach (var split in new[] { DatasetSplit.Validation, DatasetSplit.Test })

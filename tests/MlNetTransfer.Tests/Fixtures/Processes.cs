@@ -24,9 +24,14 @@ public static class Processes
 
     public sealed record Result(int ExitCode, string StdOut, string StdErr);
 
-    public static Result Run(string dll, params string[] args)
+    public static Result Run(string dll, params string[] args) => RunWith(new Dictionary<string, string>(), dll, args);
+
+    /// <summary>As <see cref="Run"/>, with extra environment variables (e.g. MLNETTRANSFER_CACHE).</summary>
+    public static Result RunWith(IReadOnlyDictionary<string, string> environment, string dll, params string[] args)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var (name, value) in environment)
+            info.Environment[name] = value;
         info.ArgumentList.Add(dll);
         foreach (var a in args)
             info.ArgumentList.Add(a);

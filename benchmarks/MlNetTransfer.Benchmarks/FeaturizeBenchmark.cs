@@ -1,0 +1,244 @@
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.Transforms.Image;
+using MlNetTransfer.Backbones;
+using MlNetTransfer.Data;
+using MlNetTransfer.Featurization;
+using MlNetTransfer.Inference;
+using MlNetTransfer.Onnx;
+using MlNetTransfer.Training;
+
+namespace MlNetTransfer.Benchmarks;
+
+/// <summary>
+/// Featurization side by side in one process (issue 5's table): (a) our featurizer vs ML.NET's DnnFeaturizeImage chain,
+/// (b) vs raw ONNX Runtime on already-decoded tensors, (c) the int8 conv base vs raw fp32, (d) single-image latency of a
+/// saved zip in a PredictionEngine vs one raw ORT run, (e) peak RSS featurizing N vs 4N images (child processes),
+/// (f) a second train with a warm feature cache vs a cold one. Rounds alternate the ways; round 0 warms up.
+/// </summary>
+public static class FeaturizeBenchmark
+{
+    private sealed class PathRow
+    {
+        public string ImagePath { get; set; } = "";
+    }
+
+    public static int Run(string data, int repeats, int threads, string? int8Graph)
+    {
+        var dataset = ImageDatasetLoader.Load(data);
+        var images = dataset.Train.Concat(dataset.Validation).Concat(dataset.Test).ToList();
+        var preset = ConvBaseRegistry.Get("resnet18");
+        var graph = FeaturizerGraphCache.GetOrBuild(preset);
+        var spec = graph.Preset.Preprocessing;
+        var ml = new MLContext(1);
+        Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {FineTuneEpochBenchmark.RuntimeInfo()}; ONNX Runtime {OrtEnv.Instance().GetVersionString()}, {threads} intra-op threads");
+        Console.WriteLine($"data: {images.Count} images (all splits) of {data}; base resnet18, batch 16, feature cache off for (a)-(c)");
+        Console.WriteLine();
+
+        // (f) first: it also leaves the zip that (d) loads.
+        var temp = Directory.CreateTempSubdirectory("mlnt-bench-");
+        try
+        {
+            var zip = Path.Combine(temp.FullName, "model.zip");
+            var (cold, warm, hits) = TrainColdThenWarm(data, temp.FullName, zip, threads);
+            Console.WriteLine(FormattableString.Invariant($"(f) train (feature extraction, linear head, {images.Count} images + mirrors): cold cache {cold:F1} s, warm cache {warm:F1} s ({hits} images from the cache)"));
+
+            // Decoded, resized pixels for the raw-ORT ways, made once and not timed.
+            var pixels = MakePixels(ml, spec, images);
+            var ways = new List<(string Name, Func<int> Run)>
+            {
+                ("(a) ML.NET DnnFeaturizeImage(ResNet18) chain", () => StockChain(ml, images)),
+                ("ours: ImageFeaturizer (files -> features)", () => Ours(ml, graph, images, threads)),
+                ("(b) raw ORT fp32 on decoded tensors", () => RawOrt(graph.Path, pixels, spec, threads)),
+            };
+            if (int8Graph is not null)
+                ways.Add(("(c) raw ORT int8 on decoded tensors", () => RawOrt(int8Graph, pixels, spec, threads)));
+            var seconds = ways.ToDictionary(w => w.Name, _ => new List<double>());
+            for (int round = 0; round <= repeats; round++)
+            {
+                foreach (var (name, run) in ways)
+                {
+                    var clock = Stopwatch.StartNew();
+                    int n = run();
+                    if (n != images.Count)
+                        throw new InvalidOperationException($"{name} featurized {n} of {images.Count}");
+                    if (round > 0)
+                        seconds[name].Add(clock.Elapsed.TotalSeconds);
+                    Console.WriteLine(FormattableString.Invariant($"  round {round}{(round == 0 ? " (warm-up)" : "")}: {name}: {clock.Elapsed.TotalSeconds:F2} s"));
+                }
+            }
+            Console.WriteLine();
+            var rate = seconds.ToDictionary(s => s.Key, s => images.Count / Median(s.Value));
+            Console.WriteLine("| way | median of rounds | images/s |");
+            Console.WriteLine("|---|---:|---:|");
+            foreach (var (name, _) in ways)
+                Console.WriteLine(FormattableString.Invariant($"| {name} | {Median(seconds[name]):F2} s | {rate[name]:F1} |"));
+            Console.WriteLine();
+            double ours = rate[ways[1].Name];
+            Console.WriteLine(FormattableString.Invariant($"(a) ours / ML.NET chain: {ours / rate[ways[0].Name]:F2}x   (goal >= 1.25x)"));
+            Console.WriteLine(FormattableString.Invariant($"(b) ours / raw ORT fp32: {ours / rate[ways[2].Name]:F2}x   (goal >= 0.9x)"));
+            if (int8Graph is not null)
+                Console.WriteLine(FormattableString.Invariant($"(c) raw ORT int8 / raw ORT fp32: {rate[ways[3].Name] / rate[ways[2].Name]:F2}x   (goal >= 2x)"));
+
+            var (zipMs, rawMs) = Latency(ml, zip, graph.Path, pixels, images, spec, threads, repeats);
+            Console.WriteLine(FormattableString.Invariant($"(d) single image: saved zip in a PredictionEngine {zipMs:F1} ms (path in, label out) vs raw ORT run {rawMs:F1} ms (decoded tensor in, features out): {zipMs / rawMs:F2}x   (goal <= 1.3x)"));
+
+            var (rssN, rssN4) = (ChildPeakRss(data, 1, threads), ChildPeakRss(data, 4, threads));
+            Console.WriteLine(FormattableString.Invariant($"(e) peak RSS featurizing {images.Count} images {rssN / 1048576.0:F0} MiB, {4 * images.Count} images {rssN4 / 1048576.0:F0} MiB: {rssN4 / (double)rssN:F2}x   (goal <= 1.2x)"));
+            Console.WriteLine(FormattableString.Invariant($"(f) warm / cold train: {warm / cold:F2} ({cold / warm:F1}x faster)"));
+        }
+        finally
+        {
+            temp.Delete(recursive: true);
+        }
+        return 0;
+    }
+
+    /// <summary>Child process of (e): featurizes the set <paramref name="copies"/> times over (cache off), prints its peak RSS.</summary>
+    public static int PeakRssChild(string data, int copies, int threads)
+    {
+        var dataset = ImageDatasetLoader.Load(data);
+        var once = dataset.Train.Concat(dataset.Validation).Concat(dataset.Test).ToList();
+        var images = Enumerable.Range(0, copies).SelectMany(_ => once).ToList();
+        var ml = new MLContext(1);
+        int n = Ours(ml, FeaturizerGraphCache.GetOrBuild(ConvBaseRegistry.Get("resnet18")), images, threads);
+        using var self = Process.GetCurrentProcess();
+        self.Refresh();
+        Console.WriteLine(FormattableString.Invariant($"featurized={n} peak_rss_bytes={self.PeakWorkingSet64}"));
+        return 0;
+    }
+
+    private static long ChildPeakRss(string data, int copies, int threads)
+    {
+        var dll = typeof(FeaturizeBenchmark).Assembly.Location;
+        var host = Environment.ProcessPath!;
+        var start = new ProcessStartInfo(host) { RedirectStandardOutput = true, UseShellExecute = false };
+        if (!Path.GetFileNameWithoutExtension(host).Equals(Path.GetFileNameWithoutExtension(dll), StringComparison.OrdinalIgnoreCase))
+            start.ArgumentList.Add(dll);
+        foreach (var a in new[] { "featurize-rss", data, copies.ToString(CultureInfo.InvariantCulture), "--threads", threads.ToString(CultureInfo.InvariantCulture) })
+            start.ArgumentList.Add(a);
+        using var child = Process.Start(start)!;
+        var output = child.StandardOutput.ReadToEnd();
+        child.WaitForExit();
+        var field = output.Split([' ', '\n'], StringSplitOptions.RemoveEmptyEntries).FirstOrDefault(f => f.StartsWith("peak_rss_bytes="))
+                    ?? throw new InvalidOperationException($"the RSS child printed no figure (exit {child.ExitCode}): {output}");
+        return long.Parse(field["peak_rss_bytes=".Length..], CultureInfo.InvariantCulture);
+    }
+
+    private static (double Cold, double Warm, int Hits) TrainColdThenWarm(string data, string temp, string zip, int threads)
+    {
+        var cacheRoot = Path.Combine(temp, "cache");
+        double Train(string? saveTo, out int hits)
+        {
+            var clock = Stopwatch.StartNew();
+            var options = new TransferLearnerOptions { Featurizer = new FeaturizerOptions { Threads = threads, FeatureCacheRoot = cacheRoot } };
+            var counter = new CacheCounter();
+            using var trained = new TransferLearner(options).Train(data, counter);
+            if (saveTo is not null)
+                trained.Save(saveTo);
+            hits = counter.FromCache;
+            return clock.Elapsed.TotalSeconds;
+        }
+        var cold = Train(null, out _);
+        var warm = Train(zip, out int hits);
+        return (cold, warm, hits);
+    }
+
+    private sealed class CacheCounter : IProgress<Progress.ProgressEvent>
+    {
+        public int FromCache;
+
+        public void Report(Progress.ProgressEvent value)
+        {
+            if (value is Progress.FeaturesCached cached)
+                FromCache += cached.FromCache;
+        }
+    }
+
+    private static List<float[]> MakePixels(MLContext ml, PreprocessingSpec spec, IReadOnlyList<LabeledImage> images)
+    {
+        using var maker = new ImagePixelsMaker(ml, spec);
+        return images.Select(i =>
+        {
+            using var decoded = ImageDecoder.Decode(i.Path, new ImageValidationOptions()).Image ?? throw new InvalidOperationException(i.Path);
+            var pixels = new float[maker.Length];
+            maker.Make(decoded, pixels);
+            return pixels;
+        }).ToList();
+    }
+
+    private static int StockChain(MLContext ml, IReadOnlyList<LabeledImage> images)
+    {
+        var data = ml.Data.LoadFromEnumerable(images.Select(i => new PathRow { ImagePath = i.Path }).ToList());
+        var chain = ml.Transforms.LoadImages("Image", null, "ImagePath")
+            .Append(ml.Transforms.ResizeImages("Image", 224, 224, "Image", ImageResizingEstimator.ResizingKind.IsoCrop))
+            .Append(ml.Transforms.ExtractPixels("Pixels", "Image"))
+            .Append(ml.Transforms.DnnFeaturizeImage("Features", m => m.ModelSelector.ResNet18(ml, m.OutputColumn, m.InputColumn), "Pixels"));
+        var model = chain.Fit(data);
+        int n = model.Transform(data).GetColumn<float[]>("Features").Count(f => f.Length == 512);
+        (model as IDisposable)?.Dispose();
+        return n;
+    }
+
+    private static int Ours(MLContext ml, FeaturizerGraphFile graph, IReadOnlyList<LabeledImage> images, int threads)
+    {
+        using var featurizer = new ImageFeaturizer(ml, graph, new FeaturizerOptions { Threads = threads, UseFeatureCache = false });
+        return featurizer.Featurize(images).Images.Count;
+    }
+
+    private static int RawOrt(string onnx, List<float[]> pixels, PreprocessingSpec spec, int threads)
+    {
+        using var session = OrtSessions.Create(onnx, threads);
+        const int batch = 16;
+        int length = pixels[0].Length, done = 0;
+        var buffer = new float[batch * length];
+        for (int start = 0; start < pixels.Count; start += batch)
+        {
+            int n = Math.Min(batch, pixels.Count - start);
+            for (int i = 0; i < n; i++)
+                pixels[start + i].CopyTo(buffer, i * length);
+            using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, buffer.AsMemory(0, n * length), [n, 3, spec.Height, spec.Width]);
+            using var runOptions = new RunOptions();
+            using var outputs = session.Run(runOptions, [FeaturizerGraphBuilder.PixelsTensor], [input], [FeaturizerGraphBuilder.FeaturesTensor]);
+            done += (int)outputs[0].GetTensorTypeAndShape().Shape[0];
+        }
+        return done;
+    }
+
+    private static (double ZipMs, double RawMs) Latency(MLContext ml, string zip, string onnx, List<float[]> pixels, IReadOnlyList<LabeledImage> images,
+        PreprocessingSpec spec, int threads, int repeats)
+    {
+        // Stock ML.NET only, as an app does: load, one engine, Predict(path).
+        var model = ml.Model.Load(zip, out _);
+        using var engine = ml.Model.CreatePredictionEngine<ModelInput, ModelOutput>(model);
+        using var session = OrtSessions.Create(onnx, threads);
+        var zipTimes = new List<double>();
+        var rawTimes = new List<double>();
+        int count = Math.Min(images.Count, 40 * Math.Max(1, repeats));
+        for (int i = -5; i < count; i++)
+        {
+            int k = Math.Abs(i) % images.Count;
+            var clock = Stopwatch.StartNew();
+            var output = engine.Predict(new ModelInput { ImagePath = images[k].Path });
+            if (i >= 0) zipTimes.Add(clock.Elapsed.TotalMilliseconds);
+            if (output.Score.Length == 0) throw new InvalidOperationException("no scores");
+
+            clock.Restart();
+            using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, pixels[k].AsMemory(), [1, 3, spec.Height, spec.Width]);
+            using var runOptions = new RunOptions();
+            using var outputs = session.Run(runOptions, [FeaturizerGraphBuilder.PixelsTensor], [input], [FeaturizerGraphBuilder.FeaturesTensor]);
+            if (i >= 0) rawTimes.Add(clock.Elapsed.TotalMilliseconds);
+        }
+        (model as IDisposable)?.Dispose();
+        return (Median(zipTimes), Median(rawTimes));
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
+    }
+}

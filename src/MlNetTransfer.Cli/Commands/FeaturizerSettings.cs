@@ -1,0 +1,64 @@
+using System.ComponentModel;
+using MlNetTransfer.Backbones;
+using MlNetTransfer.Featurization;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace MlNetTransfer.Cli.Commands;
+
+/// <summary>Options of the commands that run the conv base over images (train, retrain, lr-find, featurize).</summary>
+public class FeaturizerSettings : ImageSettings
+{
+    [CommandOption("-b|--base <BASE>")]
+    [Description("Conv base: resnet18 (embedded default), vgg16-keras, vgg16-torchvision, or a path to any .onnx with a spec JSON beside it.")]
+    [DefaultValue(ConvBaseRegistry.DefaultName)]
+    public string Base { get; init; } = ConvBaseRegistry.DefaultName;
+
+    [CommandOption("--base-model <FILE>")]
+    [Description("The exported ONNX file for a preset that is not embedded (vgg16-keras, vgg16-torchvision); see onnx/README.md.")]
+    public string? BaseModel { get; init; }
+
+    [CommandOption("--threads <N>")]
+    [Description("ONNX Runtime threads. Default: all cores.")]
+    public int? Threads { get; init; }
+
+    [CommandOption("--batch-size <N>")]
+    [Description("Images per ONNX Runtime call while featurizing.")]
+    [DefaultValue(16)]
+    public int BatchSize { get; init; } = 16;
+
+    [CommandOption("--decode-threads <N>")]
+    [Description("Threads that read, decode and resize images while ONNX Runtime runs. Default: all cores.")]
+    public int? DecodeThreads { get; init; }
+
+    [CommandOption("--device <DEVICE>")]
+    [Description("cpu, or cuda (ONNX Runtime's CUDA provider; needs the GPU build of ONNX Runtime and CUDA 12 + cuDNN 9, else runs on the CPU and says why).")]
+    [DefaultValue("cpu")]
+    public string Device { get; init; } = "cpu";
+
+    [CommandOption("--no-cache")]
+    [Description("Do not read or write the feature cache (vectors on disk by image content, base and preprocessing).")]
+    public bool NoCache { get; init; }
+
+    /// <summary>MLNETTRANSFER_CACHE or the user's cache folder (tests and the benchmark set the variable).</summary>
+    internal string? FeatureCacheRoot => null;
+
+    public FeaturizerOptions FeaturizerOptions() => new()
+    {
+        BatchSize = BatchSize,
+        Threads = Threads,
+        DecodeThreads = DecodeThreads,
+        Device = Device == "cuda" ? ExecutionDevice.Cuda : ExecutionDevice.Cpu,
+        UseFeatureCache = !NoCache,
+        Validation = Validation,
+    };
+
+    public override ValidationResult Validate()
+    {
+        if (BatchSize < 1) return ValidationResult.Error("--batch-size must be at least 1");
+        if (Threads is < 1) return ValidationResult.Error("--threads must be at least 1");
+        if (DecodeThreads is < 1) return ValidationResult.Error("--decode-threads must be at least 1");
+        if (Device is not ("cpu" or "cuda")) return ValidationResult.Error("--device must be cpu or cuda");
+        return base.Validate();
+    }
+}

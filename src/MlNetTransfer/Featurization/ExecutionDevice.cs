@@ -1,0 +1,15 @@
+namespace MlNetTransfer.Featurization;
+
+/// <summary>Where ONNX Runtime runs the conv base.</summary>
+public enum ExecutionDevice
+{
+    /// <summary>ONNX Runtime's CPU execution provider (default; every machine).</summary>
+    Cpu,
+
+    /// <summary>
+    /// ONNX Runtime's CUDA execution provider, device 0. Needs an ONNX Runtime build with CUDA (the
+    /// Microsoft.ML.OnnxRuntime.Gpu.Linux package in place of Microsoft.ML.OnnxRuntime) and CUDA 12 + cuDNN 9 on the
+    /// machine; where either is missing the session falls back to the CPU and says why.
+    /// </summary>
+    Cuda,
+}
