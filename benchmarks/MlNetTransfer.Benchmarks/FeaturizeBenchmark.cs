@@ -26,7 +26,7 @@ public static class FeaturizeBenchmark
         public string ImagePath { get; set; } = "";
     }
 
-    public static int Run(string data, int repeats, int threads, string? int8Graph)
+    public static int Run(string data, int repeats, int threads, bool int8, string? caltech)
     {
         var dataset = ImageDatasetLoader.Load(data);
         var images = dataset.Train.Concat(dataset.Validation).Concat(dataset.Test).ToList();
@@ -37,6 +37,14 @@ public static class FeaturizeBenchmark
         Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {FineTuneEpochBenchmark.RuntimeInfo()}; ONNX Runtime {OrtEnv.Instance().GetVersionString()}, {threads} intra-op threads");
         Console.WriteLine($"data: {images.Count} images (all splits) of {data}; base resnet18, batch 16, feature cache off for (a)-(c)");
         Console.WriteLine();
+
+        string? int8Graph = null;
+        if (int8)
+        {
+            var clock = Stopwatch.StartNew();
+            int8Graph = Int8ConvBase.GetOrBuild(graph, dataset.Train, seed: 1).Path;
+            Console.WriteLine(FormattableString.Invariant($"int8 conv base (calibrated on 200 of the training images, seed 1; {clock.Elapsed.TotalSeconds:F1} s, or cached): {int8Graph}"));
+        }
 
         // (f) first: it also leaves the zip that (d) loads.
         var temp = Directory.CreateTempSubdirectory("mlnt-bench-");
@@ -71,6 +79,8 @@ public static class FeaturizeBenchmark
                 }
             }
             Console.WriteLine();
+            DecodeCost(ml, spec, images);
+            Console.WriteLine();
             var rate = seconds.ToDictionary(s => s.Key, s => images.Count / Median(s.Value));
             Console.WriteLine("| way | median of rounds | images/s |");
             Console.WriteLine("|---|---:|---:|");
@@ -89,6 +99,18 @@ public static class FeaturizeBenchmark
             var (rssN, rssN4) = (ChildPeakRss(data, 1, threads), ChildPeakRss(data, 4, threads));
             Console.WriteLine(FormattableString.Invariant($"(e) peak RSS featurizing {images.Count} images {rssN / 1048576.0:F0} MiB, {4 * images.Count} images {rssN4 / 1048576.0:F0} MiB: {rssN4 / (double)rssN:F2}x   (goal <= 1.2x)"));
             Console.WriteLine(FormattableString.Invariant($"(f) warm / cold train: {warm / cold:F2} ({cold / warm:F1}x faster)"));
+            if (int8)
+            {
+                Console.WriteLine();
+                Console.WriteLine("(c) accuracy, feature extraction + linear head, fp32 vs int8 conv base (same seed, same options):");
+                foreach (var set in new[] { data, caltech }.OfType<string>().Where(Directory.Exists))
+                {
+                    var fp32 = Errors(set, ConvBasePrecision.Fp32, temp.FullName, threads);
+                    var q8 = Errors(set, ConvBasePrecision.Int8, temp.FullName, threads);
+                    Console.WriteLine(FormattableString.Invariant(
+                        $"  {Path.GetFileName(Path.GetFullPath(set))} {fp32.Split} ({fp32.Count} images): fp32 {fp32.Errors} errors (accuracy {fp32.Accuracy:F4}), int8 {q8.Errors} errors (accuracy {q8.Accuracy:F4}): {q8.Errors - fp32.Errors:+0;-0;0} (goal <= +1)"));
+                }
+            }
         }
         finally
         {
@@ -147,6 +169,18 @@ public static class FeaturizeBenchmark
         return (cold, warm, hits);
     }
 
+    private static (string Split, int Count, int Errors, double Accuracy) Errors(string data, ConvBasePrecision precision, string temp, int threads)
+    {
+        var options = new TransferLearnerOptions
+        {
+            Precision = precision,
+            Featurizer = new FeaturizerOptions { Threads = threads, FeatureCacheRoot = Path.Combine(temp, "accuracy-cache") },
+        };
+        using var trained = new TransferLearner(options).Train(data);
+        var report = trained.Reports[0];
+        return (report.Split, report.Count, (int)Math.Round(report.Count * (1 - report.MicroAccuracy)), report.MicroAccuracy);
+    }
+
     private sealed class CacheCounter : IProgress<Progress.ProgressEvent>
     {
         public int FromCache;
@@ -156,6 +190,34 @@ public static class FeaturizeBenchmark
             if (value is Progress.FeaturesCached cached)
                 FromCache += cached.FromCache;
         }
+    }
+
+    /// <summary>What preparing one image costs on one thread, step by step (what the featurizer adds to ORT's work).</summary>
+    private static void DecodeCost(MLContext ml, PreprocessingSpec spec, IReadOnlyList<LabeledImage> images)
+    {
+        using var maker = new ImagePixelsMaker(ml, spec);
+        var validation = new ImageValidationOptions();
+        double read = 0, hash = 0, decode = 0, pixels = 0;
+        var buffer = new float[maker.Length];
+        var clock = new Stopwatch();
+        foreach (var image in images)
+        {
+            clock.Restart();
+            var (bytes, _) = ImageDecoder.ReadFile(image.Path, validation);
+            read += clock.Elapsed.TotalMilliseconds;
+            clock.Restart();
+            FeatureCache.ContentHash(bytes);
+            hash += clock.Elapsed.TotalMilliseconds;
+            clock.Restart();
+            using var decoded = ImageDecoder.Decode(bytes!, validation).Image!;
+            decode += clock.Elapsed.TotalMilliseconds;
+            clock.Restart();
+            maker.Make(decoded, buffer);
+            pixels += clock.Elapsed.TotalMilliseconds;
+        }
+        int n = images.Count;
+        Console.WriteLine(FormattableString.Invariant(
+            $"preparing one image on one thread: read {read / n:F2} ms, hash {hash / n:F2} ms, check + decode (+EXIF) {decode / n:F2} ms, resize + pixels (ML.NET) {pixels / n:F2} ms; total {(read + hash + decode + pixels) / n:F2} ms"));
     }
 
     private static List<float[]> MakePixels(MLContext ml, PreprocessingSpec spec, IReadOnlyList<LabeledImage> images)
@@ -183,15 +245,46 @@ public static class FeaturizeBenchmark
         return n;
     }
 
-    private static int Ours(MLContext ml, FeaturizerGraphFile graph, IReadOnlyList<LabeledImage> images, int threads)
+    /// <summary>Our featurizer's settings side by side against raw ORT (to choose defaults).</summary>
+    public static int Tune(string data, int repeats, int threads)
     {
-        using var featurizer = new ImageFeaturizer(ml, graph, new FeaturizerOptions { Threads = threads, UseFeatureCache = false });
+        var dataset = ImageDatasetLoader.Load(data);
+        var images = dataset.Train.Concat(dataset.Validation).Concat(dataset.Test).ToList();
+        var graph = FeaturizerGraphCache.GetOrBuild(ConvBaseRegistry.Get("resnet18"));
+        var ml = new MLContext(1);
+        var pixels = MakePixels(ml, graph.Preset.Preprocessing, images);
+        var ways = new List<(string Name, Func<int> Run)>
+        {
+            ("raw ORT", () => RawOrt(graph.Path, pixels, graph.Preset.Preprocessing, threads)),
+            ("raw ORT spinning", () => RawOrt(graph.Path, pixels, graph.Preset.Preprocessing, threads, spinning: true)),
+        };
+        foreach (var low in new[] { false, true })
+            ways.Add(($"ours, low-priority decoders {low}", () => Ours(ml, graph, images, threads, lowPriority: low)));
+        var seconds = ways.ToDictionary(w => w.Name, _ => new List<double>());
+        for (int round = 0; round <= repeats; round++)
+            foreach (var (name, run) in ways)
+            {
+                var clock = Stopwatch.StartNew();
+                run();
+                if (round > 0) seconds[name].Add(clock.Elapsed.TotalSeconds);
+            }
+        foreach (var (name, list) in seconds)
+            Console.WriteLine(FormattableString.Invariant($"{name}: median {Median(list):F2} s ({string.Join(" ", list.Select(v => v.ToString("F2", CultureInfo.InvariantCulture)))}), ratio to raw {Median(seconds["raw ORT"]) / Median(list):F3}"));
+        return 0;
+    }
+
+    private static int Ours(MLContext ml, FeaturizerGraphFile graph, IReadOnlyList<LabeledImage> images, int threads, int? decodeThreads = null, int batch = 16, bool lowPriority = true)
+    {
+        using var featurizer = new ImageFeaturizer(ml, graph, new FeaturizerOptions
+        {
+            Threads = threads, UseFeatureCache = false, DecodeThreads = decodeThreads, BatchSize = batch, LowPriorityDecode = lowPriority,
+        });
         return featurizer.Featurize(images).Images.Count;
     }
 
-    private static int RawOrt(string onnx, List<float[]> pixels, PreprocessingSpec spec, int threads)
+    private static int RawOrt(string onnx, List<float[]> pixels, PreprocessingSpec spec, int threads, bool spinning = false)
     {
-        using var session = OrtSessions.Create(onnx, threads);
+        using var session = spinning ? SpinningSession(onnx, threads) : OrtSessions.Create(onnx, threads);
         const int batch = 16;
         int length = pixels[0].Length, done = 0;
         var buffer = new float[batch * length];
@@ -206,6 +299,13 @@ public static class FeaturizeBenchmark
             done += (int)outputs[0].GetTensorTypeAndShape().Shape[0];
         }
         return done;
+    }
+
+    /// <summary>ORT's defaults (worker threads spin between runs) with the thread count set.</summary>
+    private static InferenceSession SpinningSession(string onnx, int threads)
+    {
+        using var options = new SessionOptions { IntraOpNumThreads = threads, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        return new InferenceSession(onnx, options);
     }
 
     private static (double ZipMs, double RawMs) Latency(MLContext ml, string zip, string onnx, List<float[]> pixels, IReadOnlyList<LabeledImage> images,

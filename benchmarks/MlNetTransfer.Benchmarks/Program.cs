@@ -2,7 +2,7 @@ using MlNetTransfer.Benchmarks;
 
 // dotnet benchmarks/MlNetTransfer.Benchmarks/bin/Release/net10.0/MlNetTransfer.Benchmarks.dll <benchmark> [data] [options]
 //   finetune-epoch [data] [--images N] [--repeats R] [--threads T]
-//   featurize [data] [--repeats R] [--threads T] [--int8 <graph.onnx>]
+//   featurize [data] [--repeats R] [--threads T] [--no-int8] [--caltech <folder>]
 string data = args.Length > 1 && !args[1].StartsWith("--") ? args[1] : Path.Combine("..", "shared", "data", "hymenoptera_data");
 int Option(string name, int fallback) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1]) : fallback;
 string? Text(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
@@ -12,11 +12,14 @@ switch (args.FirstOrDefault())
     case "finetune-epoch":
         return FineTuneEpochBenchmark.Run(data, Option("--images", 128), Option("--repeats", 3), threads);
     case "featurize":
-        return FeaturizeBenchmark.Run(data, Option("--repeats", 3), threads, Text("--int8"));
+        return FeaturizeBenchmark.Run(data, Option("--repeats", 3), threads, !args.Contains("--no-int8"),
+            Text("--caltech") ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(data))!, "caltech101_6"));
+    case "featurize-tune":
+        return FeaturizeBenchmark.Tune(data, Option("--repeats", 3), threads);
     case "featurize-rss":
         return FeaturizeBenchmark.PeakRssChild(args[1], int.Parse(args[2]), threads);
     default:
         Console.Error.WriteLine("usage: finetune-epoch [data] [--images N] [--repeats R] [--threads T]");
-        Console.Error.WriteLine("       featurize [data] [--repeats R] [--threads T] [--int8 graph.onnx]");
+        Console.Error.WriteLine("       featurize [data] [--repeats R] [--threads T] [--no-int8] [--caltech folder]");
         return 2;
 }

@@ -73,6 +73,9 @@ public sealed class FeaturizeCommand : Command<FeaturizeSettings>
         var (records, unreadable, graph) = progress.Run(() =>
         {
             var graph = FeaturizerGraphCache.GetOrBuild(preset);
+            // Calibrated on the whole training split, not this shard's part: every shard gets the same int8 base.
+            if (settings.ConvBasePrecision == ConvBasePrecision.Int8)
+                graph = Int8ConvBase.GetOrBuild(graph, dataset.Train, settings.Seed, validation: settings.Validation, progress: progress);
             using var featurizer = new ImageFeaturizer(new MLContext(settings.Seed), graph, settings.FeaturizerOptions());
             if (featurizer.DeviceNote is not null)
                 progress.Report(new Progress.ProgressNote(featurizer.DeviceNote, IsWarning: true));

@@ -32,9 +32,16 @@ public class FeaturizerSettings : ImageSettings
     public int? DecodeThreads { get; init; }
 
     [CommandOption("--device <DEVICE>")]
-    [Description("cpu, or cuda (ONNX Runtime's CUDA provider; needs the GPU build of ONNX Runtime and CUDA 12 + cuDNN 9, else runs on the CPU and says why).")]
+    [Description("cpu, or cuda: ONNX Runtime's CUDA provider, with the tool built with -p:OnnxRuntimeGpu=true and CUDA 13 + cuDNN 9 on the machine; otherwise it runs on the CPU and says why.")]
     [DefaultValue("cpu")]
     public string Device { get; init; } = "cpu";
+
+    [CommandOption("--precision <P>")]
+    [Description("Conv base precision: fp32, or int8 (feature extraction: made from the fp32 ONNX, calibrated on up to 200 training images; the saved model carries it). bf16 is not offered: ONNX Runtime's CPU provider has no bf16 convolution.")]
+    [DefaultValue("fp32")]
+    public string Precision { get; init; } = "fp32";
+
+    public ConvBasePrecision ConvBasePrecision => Precision == "int8" ? ConvBasePrecision.Int8 : ConvBasePrecision.Fp32;
 
     [CommandOption("--no-cache")]
     [Description("Do not read or write the feature cache (vectors on disk by image content, base and preprocessing).")]
@@ -59,6 +66,8 @@ public class FeaturizerSettings : ImageSettings
         if (Threads is < 1) return ValidationResult.Error("--threads must be at least 1");
         if (DecodeThreads is < 1) return ValidationResult.Error("--decode-threads must be at least 1");
         if (Device is not ("cpu" or "cuda")) return ValidationResult.Error("--device must be cpu or cuda");
+        if (Precision == "bf16") return ValidationResult.Error("--precision bf16 is not offered: ONNX Runtime's CPU provider has no bf16 convolution kernels (and this CPU no bf16 instructions); use int8 or fp32");
+        if (Precision is not ("fp32" or "int8")) return ValidationResult.Error("--precision must be fp32 or int8");
         return base.Validate();
     }
 }

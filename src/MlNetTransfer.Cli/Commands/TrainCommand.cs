@@ -158,7 +158,7 @@ public sealed class TrainCommand : Command<TrainSettings>
         ConsoleProgress progress, CancellationToken cancellationToken)
     {
         var featurizer = settings.FeaturizerOptions();
-        ImportShards(settings, preset, progress);
+        ImportShards(settings, preset, dataset, progress);
         if (settings.Mode == "feature-extraction" && settings.Head == "linear")
         {
             var options = new TransferLearnerOptions
@@ -169,6 +169,7 @@ public sealed class TrainCommand : Command<TrainSettings>
                 Head = new LinearHeadOptions { L2 = settings.L2, Folds = settings.Folds },
                 MirrorAugmentation = !settings.NoMirror,
                 Featurizer = featurizer,
+                Precision = settings.ConvBasePrecision,
             };
             return new TransferLearner(options).Train(dataset, progress, cancellationToken);
         }
@@ -177,13 +178,16 @@ public sealed class TrainCommand : Command<TrainSettings>
     }
 
     /// <summary>Shards made elsewhere go into this machine's feature cache, keyed by image content.</summary>
-    private static void ImportShards(TrainSettings settings, ConvBasePreset preset, ConsoleProgress progress)
+    private static void ImportShards(TrainSettings settings, ConvBasePreset preset, ImageDataset dataset, ConsoleProgress progress)
     {
         if (settings.Features.Length == 0)
             return;
         if (settings.NoCache)
             throw new DatasetException("--features needs the feature cache: drop --no-cache.");
-        var cache = FeatureCache.For(FeaturizerGraphCache.GetOrBuild(preset), settings.FeatureCacheRoot);
+        var graph = FeaturizerGraphCache.GetOrBuild(preset);
+        if (settings.ConvBasePrecision == ConvBasePrecision.Int8)
+            graph = Int8ConvBase.GetOrBuild(graph, dataset.Train, settings.Seed, validation: settings.Validation, progress: progress);
+        var cache = FeatureCache.For(graph, settings.FeatureCacheRoot);
         int imported = 0;
         foreach (var file in settings.Features)
             imported += FeatureShard.Load(file).ImportInto(cache, file);
@@ -191,7 +195,9 @@ public sealed class TrainCommand : Command<TrainSettings>
     }
 
     internal static FineTuneLearnerOptions FineTuneOptionsOf(TrainingSettings settings, ConvBasePreset preset, DatasetOptions datasetOptions, FeaturizerOptions featurizer,
-        bool fineTune, string head, string unfreeze) => new()
+        bool fineTune, string head, string unfreeze) => settings.ConvBasePrecision == ConvBasePrecision.Int8
+        ? throw new DatasetException("--precision int8 is for feature extraction with the linear head: fine-tuning, retrain, lr-find and the mlp head train on the fp32 base.")
+        : new()
     {
         ConvBase = preset,
         Seed = settings.Seed,

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -19,6 +20,9 @@ public sealed record FeaturizerOptions
 
     /// <summary>Threads that read, decode and resize images while ONNX Runtime runs; null = all cores.</summary>
     public int? DecodeThreads { get; init; }
+
+    /// <summary>Decoders run at a lower OS priority than ONNX Runtime (Linux; elsewhere no effect). Default true.</summary>
+    public bool LowPriorityDecode { get; init; } = true;
 
     /// <summary>Where ONNX Runtime runs: CPU (default) or CUDA, falling back to the CPU with a message.</summary>
     public ExecutionDevice Device { get; init; } = ExecutionDevice.Cpu;
@@ -106,7 +110,7 @@ public sealed class ImageFeaturizer : IDisposable
         progress?.Report(new StageStarted(stage, $"Featurizing {images.Count} images with {_graph.Preset.Name}", images.Count));
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        using var limiter = new SemaphoreSlim(workers);
+        using var decoders = new DecodeWorkers(workers, _options.LowPriorityDecode);
         var pending = new Queue<Task<PreparedImage>>();
         int next = 0;
         var batch = new List<PreparedImage>(batchSize);
@@ -119,18 +123,7 @@ public sealed class ImageFeaturizer : IDisposable
                 while (pending.Count < window && next < images.Count)
                 {
                     int index = next++;
-                    pending.Enqueue(Task.Run(async () =>
-                    {
-                        await limiter.WaitAsync(stop.Token).ConfigureAwait(false);
-                        try
-                        {
-                            return Prepare(index, images[index], views, stop.Token);
-                        }
-                        finally
-                        {
-                            limiter.Release();
-                        }
-                    }, stop.Token));
+                    pending.Enqueue(decoders.Run(() => Prepare(index, images[index], views, stop.Token)));
                 }
                 cancellationToken.ThrowIfCancellationRequested();
                 var prepared = pending.Dequeue().GetAwaiter().GetResult();
@@ -203,7 +196,8 @@ public sealed class ImageFeaturizer : IDisposable
             return new PreparedImage(index, image) { Rejection = decoded.Rejection ?? "cannot be decoded" };
         using (decoded.Image)
         {
-            var pixels = new float[views * _pixels.Length];
+            // Pooled: 0.6 MB per view would otherwise be a large-object allocation per image.
+            var pixels = ArrayPool<float>.Shared.Rent(views * _pixels.Length);
             _pixels.Make(decoded.Image, pixels);
             if (views == 2)
                 _pixels.Mirror(pixels.AsSpan(0, _pixels.Length), pixels.AsSpan(_pixels.Length));
@@ -216,7 +210,10 @@ public sealed class ImageFeaturizer : IDisposable
         var spec = _graph.Preset.Preprocessing;
         int n = batch.Count * views, d = _graph.FeatureLength, length = views * _pixels.Length;
         for (int i = 0; i < batch.Count; i++)
-            batch[i].Pixels!.CopyTo(buffer.AsSpan(i * length, length));
+        {
+            batch[i].Pixels.AsSpan(0, length).CopyTo(buffer.AsSpan(i * length, length));
+            ArrayPool<float>.Shared.Return(batch[i].Pixels!);
+        }
         using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance,
             buffer.AsMemory(0, n * _pixels.Length), [n, 3, spec.Height, spec.Width]);
         using var runOptions = new RunOptions();

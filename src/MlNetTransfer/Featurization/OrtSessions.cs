@@ -57,5 +57,5 @@ public static class OrtSessions
         return options;
     }
 
-    private static string FirstLine(string message) => message.Split('\n')[0].Trim();
+    private static string FirstLine(string message) => string.Join(' ', message.Split((char[])['\n', '\r'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 }

@@ -35,6 +35,8 @@ public sealed class TransferLearner(TransferLearnerOptions? options = null)
         progress?.Report(new StageStarted("prepare", $"Preparing conv base {_options.ConvBase.Name}", 0));
         var graph = FeaturizerGraphCache.GetOrBuild(_options.ConvBase);
         progress?.Report(new StageFinished("prepare", 0, clock.Elapsed));
+        if (_options.Precision == ConvBasePrecision.Int8)
+            graph = Int8ConvBase.GetOrBuild(graph, dataset.Train, _options.Seed, _options.Int8, _options.Featurizer.Validation, progress: progress);
 
         using var featurizer = new ImageFeaturizer(ml, graph, _options.Featurizer);
         if (featurizer.DeviceNote is not null)
@@ -85,6 +87,7 @@ public sealed class TransferLearner(TransferLearnerOptions? options = null)
                     ["l2Grid"] = string.Join(" ", _options.Head.L2Grid.Select(v => v.ToString(CultureInfo.InvariantCulture))),
                     ["validationFraction"] = _options.Dataset.ValidationFraction.ToString(CultureInfo.InvariantCulture),
                     ["batchSize"] = _options.Featurizer.BatchSize.ToString(CultureInfo.InvariantCulture),
+                    ["precision"] = _options.Precision.ToString().ToLowerInvariant(),
                 }),
             Metrics = reports.Select(r => new ModelMetadata.MetricsSummary(r.Split, r.Count, r.MicroAccuracy, r.MacroAccuracy, r.LogLoss)).ToList(),
         };

@@ -22,6 +22,12 @@ public sealed record TransferLearnerOptions
     /// <summary>Also train on each training image's mirror image (left-right flip). Default true.</summary>
     public bool MirrorAugmentation { get; init; } = true;
 
+    /// <summary>Precision of the conv base: fp32 (default) or int8 (calibrated on training images; the saved model carries it).</summary>
+    public ConvBasePrecision Precision { get; init; } = ConvBasePrecision.Fp32;
+
+    /// <summary>How the int8 conv base is made, when <see cref="Precision"/> is int8.</summary>
+    public Onnx.Int8QuantizationOptions Int8 { get; init; } = new();
+
     /// <summary>Batch size and threads of the featurizer.</summary>
     public FeaturizerOptions Featurizer { get; init; } = new();
 }
