@@ -225,6 +225,8 @@ public class InterruptTests
             Assert.True(sawEpoch.Wait(TimeSpan.FromMinutes(3)), "no fine-tuning epoch was reported: " + output);
             System.Diagnostics.Process.Start("kill", ["-INT", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
             Assert.True(process.WaitForExit(TimeSpan.FromMinutes(2)), "the run did not stop after Ctrl+C");
+            // The timed wait does not wait for the redirected output to be read to its end; this one does.
+            process.WaitForExit();
         }
         finally
         {
