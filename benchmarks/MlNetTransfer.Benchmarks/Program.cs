@@ -2,7 +2,11 @@ using MlNetTransfer.Benchmarks;
 
 // dotnet benchmarks/MlNetTransfer.Benchmarks/bin/Release/net10.0/MlNetTransfer.Benchmarks.dll <benchmark> [data] [options]
 //   finetune-epoch [data] [--images N] [--repeats R] [--threads T]
+//   int8-profile [data] [--threads T]
+//   featurize-tune [data] [--repeats R] [--threads T]
 //   featurize [data] [--repeats R] [--threads T] [--no-int8] [--caltech <folder>]
+// As the console does (every way measured in this process runs under it).
+MlNetTransfer.IO.NativeMemoryTuning.ReturnLargeBuffersToTheOs();
 string data = args.Length > 1 && !args[1].StartsWith("--") ? args[1] : Path.Combine("..", "shared", "data", "hymenoptera_data");
 int Option(string name, int fallback) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1]) : fallback;
 string? Text(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
@@ -14,12 +18,15 @@ switch (args.FirstOrDefault())
     case "featurize":
         return FeaturizeBenchmark.Run(data, Option("--repeats", 3), threads, !args.Contains("--no-int8"),
             Text("--caltech") ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(data))!, "caltech101_6"));
+    case "int8-profile":
+        return Int8ProfileBenchmark.Run(data, threads);
     case "featurize-tune":
         return FeaturizeBenchmark.Tune(data, Option("--repeats", 3), threads);
     case "featurize-rss":
         return FeaturizeBenchmark.PeakRssChild(args[1], int.Parse(args[2]), threads);
     default:
         Console.Error.WriteLine("usage: finetune-epoch [data] [--images N] [--repeats R] [--threads T]");
+        Console.Error.WriteLine("       int8-profile [data] [--threads T]");
         Console.Error.WriteLine("       featurize [data] [--repeats R] [--threads T] [--no-int8] [--caltech folder]");
         return 2;
 }

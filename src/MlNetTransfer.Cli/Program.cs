@@ -4,6 +4,9 @@ using MlNetTransfer.Data;
 using MlNetTransfer.Inference;
 using Spectre.Console.Cli;
 
+// Long featurizations free many large native image buffers: keep glibc from fragmenting its heap with them.
+MlNetTransfer.IO.NativeMemoryTuning.ReturnLargeBuffersToTheOs();
+
 var app = new CommandApp();
 app.Configure(config =>
 {

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Diagnostics;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -68,6 +67,9 @@ public sealed class ImageFeaturizer : IDisposable
     private readonly InferenceSession _session;
     private readonly ImagePixelsMaker _pixels;
     private readonly FeatureCache? _cache;
+    // 0.6 MB of pixels per view and image: reused, never more than the window holds (a new large object per image
+    // would grow the heap with the number of images until a full collection).
+    private readonly PixelBuffers _buffers = new();
 
     public ImageFeaturizer(MLContext ml, FeaturizerGraphFile graph, FeaturizerOptions? options = null)
     {
@@ -196,8 +198,7 @@ public sealed class ImageFeaturizer : IDisposable
             return new PreparedImage(index, image) { Rejection = decoded.Rejection ?? "cannot be decoded" };
         using (decoded.Image)
         {
-            // Pooled: 0.6 MB per view would otherwise be a large-object allocation per image.
-            var pixels = ArrayPool<float>.Shared.Rent(views * _pixels.Length);
+            var pixels = _buffers.Rent(views * _pixels.Length);
             _pixels.Make(decoded.Image, pixels);
             if (views == 2)
                 _pixels.Mirror(pixels.AsSpan(0, _pixels.Length), pixels.AsSpan(_pixels.Length));
@@ -212,7 +213,7 @@ public sealed class ImageFeaturizer : IDisposable
         for (int i = 0; i < batch.Count; i++)
         {
             batch[i].Pixels.AsSpan(0, length).CopyTo(buffer.AsSpan(i * length, length));
-            ArrayPool<float>.Shared.Return(batch[i].Pixels!);
+            _buffers.Return(batch[i].Pixels!);
         }
         using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance,
             buffer.AsMemory(0, n * _pixels.Length), [n, 3, spec.Height, spec.Width]);
@@ -237,6 +238,22 @@ public sealed class ImageFeaturizer : IDisposable
     {
         _session.Dispose();
         _pixels.Dispose();
+    }
+
+    /// <summary>Pixel arrays handed from the decoders to the batch and back; as many exist as were ever in flight at once.</summary>
+    private sealed class PixelBuffers
+    {
+        private readonly System.Collections.Concurrent.ConcurrentBag<float[]> _free = [];
+
+        public float[] Rent(int length)
+        {
+            while (_free.TryTake(out var buffer))
+                if (buffer.Length == length)
+                    return buffer;
+            return new float[length];
+        }
+
+        public void Return(float[] buffer) => _free.Add(buffer);
     }
 
     private sealed record PreparedImage(int Index, LabeledImage Image)

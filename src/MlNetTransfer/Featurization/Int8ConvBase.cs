@@ -29,7 +29,7 @@ public enum ConvBasePrecision
 /// </summary>
 public static class Int8ConvBase
 {
-    private const int Version = 1;
+    private const int Version = 2;
 
     public static FeaturizerGraphFile GetOrBuild(FeaturizerGraphFile fp32, IReadOnlyList<LabeledImage> trainingImages, int seed,
         Int8QuantizationOptions? options = null, ImageValidationOptions? validation = null, string? cacheRoot = null,
