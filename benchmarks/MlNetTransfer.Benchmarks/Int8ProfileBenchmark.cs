@@ -112,7 +112,9 @@ public static class Int8ProfileBenchmark
         if (!args.TryGetProperty("input_type_shape", out var shapes) || shapes.GetArrayLength() == 0)
             return -1;
         foreach (var typed in shapes[0].EnumerateObject())
-            return typed.Value.GetArrayLength() == 4 ? typed.Value[1].GetInt64() : -1;
+            // NCHW, or NHWC where ORT's layout transformer moved an int8 convolution to channels-last.
+            return typed.Value.GetArrayLength() != 4 ? -1
+                : typed.Value[1].GetInt64() == 3 || typed.Value[3].GetInt64() == 3 ? 3 : typed.Value[1].GetInt64();
         return -1;
     }
 }
