@@ -25,20 +25,6 @@ public sealed class FeaturizeSettings : FeaturizerSettings
     [Description("Shard file to write. Default: features-<i>-of-<n>.shard")]
     public string? Out { get; init; }
 
-    [CommandOption("-s|--seed <N>")]
-    [Description("Seed of the validation split (when the data has no split folders): use the one train will use.")]
-    [DefaultValue(1)]
-    public int Seed { get; init; } = 1;
-
-    [CommandOption("--validation-fraction <F>")]
-    [Description("Share of each class held out for validation when the data has no split folders.")]
-    [DefaultValue(0.2)]
-    public double ValidationFraction { get; init; } = 0.2;
-
-    [CommandOption("--no-mirror")]
-    [Description("Do not compute the mirrored vectors of training images (train uses them unless it too says --no-mirror).")]
-    public bool NoMirror { get; init; }
-
     public override ValidationResult Validate()
     {
         try

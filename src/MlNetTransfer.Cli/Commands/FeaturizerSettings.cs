@@ -27,6 +27,20 @@ public class FeaturizerSettings : ImageSettings
     [DefaultValue(16)]
     public int BatchSize { get; init; } = 16;
 
+    [CommandOption("-s|--seed <N>")]
+    [Description("Seed of the data split, cross-validation folds and trainer: same seed, data and threads give the same model.")]
+    [DefaultValue(1)]
+    public int Seed { get; init; } = 1;
+
+    [CommandOption("--validation-fraction <F>")]
+    [Description("Share of each class held out for validation when the data has no split folders.")]
+    [DefaultValue(0.2)]
+    public double ValidationFraction { get; init; } = 0.2;
+
+    [CommandOption("--no-mirror")]
+    [Description("Do not add (train) or compute (featurize) left-right mirrored copies of the training images.")]
+    public bool NoMirror { get; init; }
+
     [CommandOption("--decode-threads <N>")]
     [Description("Threads that read, decode and resize images while ONNX Runtime runs. Default: all cores.")]
     public int? DecodeThreads { get; init; }
@@ -63,6 +77,7 @@ public class FeaturizerSettings : ImageSettings
     public override ValidationResult Validate()
     {
         if (BatchSize < 1) return ValidationResult.Error("--batch-size must be at least 1");
+        if (ValidationFraction is <= 0 or >= 1) return ValidationResult.Error("--validation-fraction must be between 0 and 1");
         if (Threads is < 1) return ValidationResult.Error("--threads must be at least 1");
         if (DecodeThreads is < 1) return ValidationResult.Error("--decode-threads must be at least 1");
         if (Device is not ("cpu" or "cuda")) return ValidationResult.Error("--device must be cpu or cuda");

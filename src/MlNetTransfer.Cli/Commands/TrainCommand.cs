@@ -32,11 +32,6 @@ public class TrainingSettings : FeaturizerSettings
     [DefaultValue("model.zip")]
     public string Out { get; init; } = "model.zip";
 
-    [CommandOption("-s|--seed <N>")]
-    [Description("Seed of the data split, cross-validation folds and trainer: same seed, data and threads give the same model.")]
-    [DefaultValue(1)]
-    public int Seed { get; init; } = 1;
-
     [CommandOption("--l2 <X>")]
     [Description("L2 weight of the dense head. Default: chosen by cross-validation on the training split.")]
     public float? L2 { get; init; }
@@ -45,15 +40,6 @@ public class TrainingSettings : FeaturizerSettings
     [Description("Cross-validation folds for choosing L2.")]
     [DefaultValue(5)]
     public int Folds { get; init; } = 5;
-
-    [CommandOption("--validation-fraction <F>")]
-    [Description("Share of each class held out for validation when the data has no split folders.")]
-    [DefaultValue(0.2)]
-    public double ValidationFraction { get; init; } = 0.2;
-
-    [CommandOption("--no-mirror")]
-    [Description("Do not add left-right mirrored copies of the training images.")]
-    public bool NoMirror { get; init; }
 
     [CommandOption("-m|--mode <MODE>")]
     [Description("feature-extraction (frozen conv base, dense head) or fine-tune (also train the top block(s) of the conv base).")]
@@ -125,7 +111,6 @@ public class TrainingSettings : FeaturizerSettings
     public override ValidationResult Validate()
     {
         if (Folds < 2) return ValidationResult.Error("--folds must be at least 2");
-        if (ValidationFraction is <= 0 or >= 1) return ValidationResult.Error("--validation-fraction must be between 0 and 1");
         if (L2 is < 0) return ValidationResult.Error("--l2 must be >= 0");
         if (Mode is not ("feature-extraction" or "fine-tune")) return ValidationResult.Error("--mode must be feature-extraction or fine-tune");
         if (Head is not ("linear" or "mlp")) return ValidationResult.Error("--head must be linear or mlp");
