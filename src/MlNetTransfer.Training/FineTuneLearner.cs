@@ -39,6 +39,11 @@ public sealed class FineTuneLearner(FineTuneLearnerOptions? options = null)
         return Run(dataset, graph.Preset, composed, graph.FeatureLength, sha, warmStart: null, previous: null, progress, cancellationToken);
     }
 
+    /// <summary>Whole activation sets are kept beside the feature cache (same switch and root).</summary>
+    private string? ActivationCacheFolder => _options.Featurizer.UseFeatureCache
+        ? Path.Combine(_options.Featurizer.FeatureCacheRoot ?? IO.ToolPaths.CacheRoot, "activations")
+        : null;
+
     /// <summary>
     /// The learning-rate range test on this data with this recipe (head on the frozen base, or block + head when
     /// fine-tuning): what <c>lr-find</c> runs.
@@ -53,7 +58,8 @@ public sealed class FineTuneLearner(FineTuneLearnerOptions? options = null)
         string boundary = _options.FineTune
             ? FreezeBoundary.Resolve(graph.Preset, composed.Graph, recipe.Unfreeze, FeaturizerGraphBuilder.BaseInputTensor(composed)).Tensor
             : FeaturizerGraphBuilder.FeaturesTensor;
-        using var builder = new BoundaryCacheBuilder(new MLContext(_options.Seed), composed, boundary, graph.Preset.Preprocessing, _options.Featurizer.Threads, _options.Featurizer.BatchSize);
+        using var builder = new BoundaryCacheBuilder(new MLContext(_options.Seed), composed, boundary, graph.Preset.Preprocessing, _options.Featurizer.Threads, _options.Featurizer.BatchSize,
+            _options.Featurizer.Validation, ActivationCacheFolder);
         var cache = builder.Build(dataset.Train, recipe.AugmentedViews, _options.Seed, "cache train", progress, cancellationToken);
         return LearningRateFinder.Run(composed, boundary, FeaturizerGraphBuilder.FeaturesTensor, graph.FeatureLength, cache, dataset.Classes, recipe,
             _options.FineTune, _options.Seed, start, end, steps, progress, cancellationToken);
@@ -122,7 +128,8 @@ public sealed class FineTuneLearner(FineTuneLearnerOptions? options = null)
 
         BoundaryCache trainCache, validationCache;
         BoundaryCache? testCache = null;
-        using (var cacheBuilder = new BoundaryCacheBuilder(ml, composed, boundary, spec, _options.Featurizer.Threads, _options.Featurizer.BatchSize, _options.Featurizer.Validation))
+        using (var cacheBuilder = new BoundaryCacheBuilder(ml, composed, boundary, spec, _options.Featurizer.Threads, _options.Featurizer.BatchSize, _options.Featurizer.Validation,
+                   ActivationCacheFolder))
         {
             trainCache = cacheBuilder.Build(train, recipe.AugmentedViews, _options.Seed, "cache train", progress, cancellationToken);
             validationCache = cacheBuilder.Build(validation, 0, _options.Seed, "cache validation", progress, cancellationToken);
@@ -158,7 +165,8 @@ public sealed class FineTuneLearner(FineTuneLearnerOptions? options = null)
             var best = result.Best!;
             progress.Note($"refitting on all {dataset.Train.Count} training images, keeping {best.Phase} epoch {best.Epoch} (chosen on the held-out share)");
             BoundaryCache heldOutViews;
-            using (var cacheBuilder = new BoundaryCacheBuilder(ml, composed, boundary, spec, _options.Featurizer.Threads, _options.Featurizer.BatchSize, _options.Featurizer.Validation))
+            using (var cacheBuilder = new BoundaryCacheBuilder(ml, composed, boundary, spec, _options.Featurizer.Threads, _options.Featurizer.BatchSize, _options.Featurizer.Validation,
+                   ActivationCacheFolder))
                 heldOutViews = cacheBuilder.Build(heldOut!, recipe.AugmentedViews, _options.Seed + 1, "cache held-out views", progress, cancellationToken);
             var allTrain = new BoundaryCache
             {

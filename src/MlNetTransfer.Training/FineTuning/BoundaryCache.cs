@@ -52,16 +52,22 @@ public sealed class BoundaryCacheBuilder : IDisposable
     private readonly int _batchSize;
 
     private readonly ImageValidationOptions _validation;
+    private readonly ActivationSetCache? _disk;
+    private readonly string _prefixHash;
 
+    // diskCacheFolder: where whole activation sets are kept for the next run on the same images (null: not kept).
     public BoundaryCacheBuilder(MLContext ml, ModelProto composed, string boundaryTensor, PreprocessingSpec spec, int? threads, int batchSize = 16,
-        ImageValidationOptions? validation = null)
+        ImageValidationOptions? validation = null, string? diskCacheFolder = null)
     {
         _validation = validation ?? new ImageValidationOptions();
         _ml = ml;
         _spec = spec;
         _boundary = boundaryTensor;
         _batchSize = Math.Max(1, batchSize);
-        _session = OrtSessions.Create(OnnxGraph.CutAt(composed, boundaryTensor).ToByteArray(), threads);
+        var prefix = OnnxGraph.CutAt(composed, boundaryTensor).ToByteArray();
+        _prefixHash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(prefix));
+        _disk = diskCacheFolder is null ? null : new ActivationSetCache(diskCacheFolder);
+        _session = OrtSessions.Create(prefix, threads);
         ActivationShape = Run(new float[3 * spec.Width * spec.Height], 1, out _);
     }
 
@@ -82,6 +88,22 @@ public sealed class BoundaryCacheBuilder : IDisposable
 
     public BoundaryCache Build(IReadOnlyList<LabeledImage> images, int augmentedViews, int seed, string stage,
         IProgress<ProgressEvent>? progress = null, CancellationToken cancellationToken = default)
+    {
+        if (_disk is null)
+            return Compute(images, augmentedViews, seed, stage, progress, cancellationToken);
+        var key = ActivationSetCache.Key(_prefixHash, _boundary, _spec.Width, _spec.Height, augmentedViews, seed, _validation, images);
+        if (_disk.TryLoad(key, images) is { } loaded && loaded.ActivationShape.SequenceEqual(ActivationShape))
+        {
+            progress?.Report(new FeaturesCached(stage, images.Count, 0, _disk.Folder));
+            return loaded;
+        }
+        var computed = Compute(images, augmentedViews, seed, stage, progress, cancellationToken);
+        _disk.TrySave(key, computed, images);
+        return computed;
+    }
+
+    private BoundaryCache Compute(IReadOnlyList<LabeledImage> images, int augmentedViews, int seed, string stage,
+        IProgress<ProgressEvent>? progress, CancellationToken cancellationToken)
     {
         int w = _spec.Width, h = _spec.Height, side = PixelViews.SourceSide(Math.Max(w, h));
         int pixels = 3 * w * h, views = 1 + augmentedViews;
