@@ -193,6 +193,25 @@ public class FineTuneTests
 /// <summary>Ctrl+C during fine-tuning: the run stops cleanly and saves the best epoch so far.</summary>
 public class InterruptTests
 {
+    private static bool DefaultSignalSupported()
+    {
+        try
+        {
+            using var probe = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("env", ["--default-signal=INT", "true"])
+                { RedirectStandardError = true, UseShellExecute = false })!;
+            probe.StandardError.ReadToEnd();
+            probe.WaitForExit();
+            return probe.ExitCode == 0;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return false;
+        }
+    }
+
+    private static string SignalsIgnored() =>
+        File.Exists("/proc/self/status") ? File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("SigIgn")) ?? "" : "";
+
     [SkippableFact]
     public void CtrlCDuringFineTuningSavesTheBestEpochSoFar()
     {
@@ -204,7 +223,15 @@ public class InterruptTests
             .. subset.Train.Select(i => $"{i.Path},{i.Label},train"), .. subset.Test.Select(i => $"{i.Path},{i.Label},test")]);
         var zip = temp.File("m.zip");
 
-        var info = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        // A test run started as a background job has SIGINT ignored, and children inherit that: where coreutils' env can,
+        // the child starts with SIGINT at its default again, as a terminal's foreground process has it.
+        bool resetSignal = DefaultSignalSupported();
+        var info = new System.Diagnostics.ProcessStartInfo(resetSignal ? "env" : "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (resetSignal)
+        {
+            info.ArgumentList.Add("--default-signal=INT");
+            info.ArgumentList.Add("dotnet");
+        }
         // An epoch of this tiny graph takes ~4 ms: 500 of them could end before the signal arrives; 100000 cannot.
         foreach (var a in new[] { Processes.CliDll, "train", temp.File("data.csv"), "--out", zip, "--base", "vgg16-torchvision", "--base-model", model,
                      "--mode", "fine-tune", "--epochs", "100000", "--patience", "100000", "--head-epochs", "1", "--augment", "1", "--threads", "1" })
@@ -225,7 +252,7 @@ public class InterruptTests
         {
             Assert.True(sawEpoch.Wait(TimeSpan.FromMinutes(3)), "no fine-tuning epoch was reported: " + output);
             System.Diagnostics.Process.Start("kill", ["-INT", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
-            Assert.True(process.WaitForExit(TimeSpan.FromMinutes(2)), "the run did not stop after Ctrl+C");
+            Assert.True(process.WaitForExit(TimeSpan.FromMinutes(2)), $"the run did not stop after Ctrl+C (SIGINT reset for the child: {resetSignal}; this process's {SignalsIgnored()})");
             // The timed wait does not wait for the redirected output to be read to its end; this one does.
             process.WaitForExit();
         }
