@@ -29,7 +29,7 @@ public static class FeaturizeBenchmark
     public static int Run(string data, int repeats, int threads, bool int8, string? caltech)
     {
         var dataset = ImageDatasetLoader.Load(data);
-        var images = dataset.Train.Concat(dataset.Validation).Concat(dataset.Test).ToList();
+        var images = dataset.All.ToList();
         var preset = ConvBaseRegistry.Get("resnet18");
         var graph = FeaturizerGraphCache.GetOrBuild(preset);
         var spec = graph.Preset.Preprocessing;
@@ -123,7 +123,7 @@ public static class FeaturizeBenchmark
     public static int PeakRssChild(string data, int copies, int threads)
     {
         var dataset = ImageDatasetLoader.Load(data);
-        var once = dataset.Train.Concat(dataset.Validation).Concat(dataset.Test).ToList();
+        var once = dataset.All.ToList();
         var images = Enumerable.Range(0, copies).SelectMany(_ => once).ToList();
         var ml = new MLContext(1);
         int n = Ours(ml, FeaturizerGraphCache.GetOrBuild(ConvBaseRegistry.Get("resnet18")), images, threads);
@@ -225,10 +225,8 @@ public static class FeaturizeBenchmark
         using var maker = new ImagePixelsMaker(ml, spec);
         return images.Select(i =>
         {
-            using var decoded = ImageDecoder.Decode(i.Path, new ImageValidationOptions()).Image ?? throw new InvalidOperationException(i.Path);
             var pixels = new float[maker.Length];
-            maker.Make(decoded, pixels);
-            return pixels;
+            return maker.TryMake(i.Path, new ImageValidationOptions(), pixels) ? pixels : throw new InvalidOperationException(i.Path);
         }).ToList();
     }
 
@@ -249,7 +247,7 @@ public static class FeaturizeBenchmark
     public static int Tune(string data, int repeats, int threads)
     {
         var dataset = ImageDatasetLoader.Load(data);
-        var images = dataset.Train.Concat(dataset.Validation).Concat(dataset.Test).ToList();
+        var images = dataset.All.ToList();
         var graph = FeaturizerGraphCache.GetOrBuild(ConvBaseRegistry.Get("resnet18"));
         var ml = new MLContext(1);
         var pixels = MakePixels(ml, graph.Preset.Preprocessing, images);

@@ -50,7 +50,7 @@ public sealed class FeaturizeCommand : Command<FeaturizeSettings>
         var console = ConsoleFactory.Create(settings);
         var (index, count) = FeatureShard.ParseSpec(settings.Shard);
         var preset = ConvBaseRegistry.Resolve(settings.Base, settings.BaseModel);
-        var dataset = ImageDatasetLoader.Load(settings.Data, new DatasetOptions { Seed = settings.Seed, ValidationFraction = settings.ValidationFraction });
+        var dataset = ImageDatasetLoader.Load(settings.Data, settings.DatasetOptions());
         var selected = FeatureShard.Select(dataset.All, settings.Data, index, count);
         var training = dataset.Train.ToHashSet();
         var output = settings.Out ?? $"features-{index + 1}-of-{count}.shard";

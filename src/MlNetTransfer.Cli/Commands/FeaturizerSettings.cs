@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using MlNetTransfer.Backbones;
+using MlNetTransfer.Data;
 using MlNetTransfer.Featurization;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -61,8 +62,8 @@ public class FeaturizerSettings : ImageSettings
     [Description("Do not read or write the feature cache (vectors on disk by image content, base and preprocessing).")]
     public bool NoCache { get; init; }
 
-    /// <summary>MLNETTRANSFER_CACHE or the user's cache folder (tests and the benchmark set the variable).</summary>
-    internal string? FeatureCacheRoot => null;
+    /// <summary>How the data is split, as train, featurize, retrain and lr-find all read it.</summary>
+    public DatasetOptions DatasetOptions() => new() { Seed = Seed, ValidationFraction = ValidationFraction };
 
     public FeaturizerOptions FeaturizerOptions() => new()
     {

@@ -47,7 +47,7 @@ public sealed class LrFindCommand : Command<LrFindSettings>
             throw new ArgumentException("--start must be > 0, --end > --start and --steps >= 10");
         var console = ConsoleFactory.Create(settings);
         var preset = ConvBaseRegistry.Resolve(settings.Base, settings.BaseModel);
-        var datasetOptions = new DatasetOptions { Seed = settings.Seed, ValidationFraction = settings.ValidationFraction };
+        var datasetOptions = settings.DatasetOptions();
         var dataset = ImageDatasetLoader.Load(settings.Data, datasetOptions);
         var options = TrainCommand.FineTuneOptionsOf(settings, preset, datasetOptions, settings.FeaturizerOptions(),
             settings.Mode == "fine-tune", settings.Head, settings.Unfreeze);

@@ -33,7 +33,7 @@ public sealed class RetrainCommand : Command<RetrainSettings>
                        ?? throw new ModelLoadException($"'{settings.Model}' was not made by MlNetTransfer; it cannot be trained further.");
         if (metadata.FineTune is null)
             throw new ModelLoadException($"'{settings.Model}' has an ML.NET L-BFGS head (feature extraction, linear): train it again with train, or make a TorchSharp model (--mode fine-tune or --head mlp) to continue it later.");
-        var datasetOptions = new DatasetOptions { Seed = settings.Seed, ValidationFraction = settings.ValidationFraction };
+        var datasetOptions = settings.DatasetOptions();
         var dataset = ImageDatasetLoader.Load(settings.Data, datasetOptions);
         if (!settings.Quiet)
             ReportRenderer.Dataset(console, dataset, settings.Verbose);

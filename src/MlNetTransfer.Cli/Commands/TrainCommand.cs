@@ -129,7 +129,7 @@ public sealed class TrainCommand : Command<TrainSettings>
     {
         var console = ConsoleFactory.Create(settings);
         var preset = ConvBaseRegistry.Resolve(settings.Base, settings.BaseModel);
-        var datasetOptions = new DatasetOptions { Seed = settings.Seed, ValidationFraction = settings.ValidationFraction };
+        var datasetOptions = settings.DatasetOptions();
         var dataset = ImageDatasetLoader.Load(settings.Data, datasetOptions);
         if (!settings.Quiet)
             ReportRenderer.Dataset(console, dataset, settings.Verbose);
@@ -172,7 +172,7 @@ public sealed class TrainCommand : Command<TrainSettings>
         var graph = FeaturizerGraphCache.GetOrBuild(preset);
         if (settings.ConvBasePrecision == ConvBasePrecision.Int8)
             graph = Int8ConvBase.GetOrBuild(graph, dataset.Train, settings.Seed, validation: settings.Validation, progress: progress);
-        var cache = FeatureCache.For(graph, settings.FeatureCacheRoot);
+        var cache = FeatureCache.For(graph);
         int imported = 0;
         foreach (var file in settings.Features)
             imported += FeatureShard.Load(file).ImportInto(cache, file);

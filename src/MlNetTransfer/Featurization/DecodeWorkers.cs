@@ -27,6 +27,9 @@ internal sealed class DecodeWorkers : IDisposable
             thread.Start();
     }
 
+    /// <summary>Threads.</summary>
+    public int Count => _threads.Length;
+
     /// <summary>Runs <paramref name="prepare"/> on a worker; the task completes with its result.</summary>
     public Task<T> Run<T>(Func<T> prepare)
     {

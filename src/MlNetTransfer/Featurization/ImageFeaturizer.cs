@@ -70,6 +70,8 @@ public sealed class ImageFeaturizer : IDisposable
     // 0.6 MB of pixels per view and image: reused, never more than the window holds (a new large object per image
     // would grow the heap with the number of images until a full collection).
     private readonly PixelBuffers _buffers = new();
+    // Started once: each thread keeps its own pixel engine (ImagePixelsMaker) for every call.
+    private readonly DecodeWorkers _decoders;
 
     public ImageFeaturizer(MLContext ml, FeaturizerGraphFile graph, FeaturizerOptions? options = null)
     {
@@ -80,13 +82,11 @@ public sealed class ImageFeaturizer : IDisposable
         DeviceNote = session.Note;
         _pixels = new ImagePixelsMaker(ml, graph.Preset.Preprocessing);
         _cache = _options.UseFeatureCache ? FeatureCache.For(graph, _options.FeatureCacheRoot) : null;
+        _decoders = new DecodeWorkers(Math.Max(1, _options.DecodeThreads ?? Environment.ProcessorCount), _options.LowPriorityDecode);
     }
 
     /// <summary>The graph this featurizer runs.</summary>
     public FeaturizerGraphFile Graph => _graph;
-
-    /// <summary>The feature cache in use, or null.</summary>
-    public FeatureCache? Cache => _cache;
 
     /// <summary>Why the requested device is not used (e.g. no GPU), or null.</summary>
     public string? DeviceNote { get; }
@@ -100,9 +100,8 @@ public sealed class ImageFeaturizer : IDisposable
         IProgress<ProgressEvent>? progress = null, bool mirror = false, CancellationToken cancellationToken = default)
     {
         int batchSize = Math.Max(1, _options.BatchSize);
-        int workers = Math.Max(1, _options.DecodeThreads ?? Environment.ProcessorCount);
         // Enough prepared images to fill the next batch while this one runs, never more.
-        int window = Math.Max(2 * batchSize, 4 * workers);
+        int window = Math.Max(2 * batchSize, 4 * _decoders.Count);
         int views = mirror ? 2 : 1;
         var results = new FeaturizedImage?[images.Count];
         var unreadable = new List<SkippedFile>();
@@ -112,7 +111,6 @@ public sealed class ImageFeaturizer : IDisposable
         progress?.Report(new StageStarted(stage, $"Featurizing {images.Count} images with {_graph.Preset.Name}", images.Count));
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        using var decoders = new DecodeWorkers(workers, _options.LowPriorityDecode);
         var pending = new Queue<Task<PreparedImage>>();
         int next = 0;
         var batch = new List<PreparedImage>(batchSize);
@@ -125,7 +123,7 @@ public sealed class ImageFeaturizer : IDisposable
                 while (pending.Count < window && next < images.Count)
                 {
                     int index = next++;
-                    pending.Enqueue(decoders.Run(() => Prepare(index, images[index], views, stop.Token)));
+                    pending.Enqueue(_decoders.Run(() => Prepare(index, images[index], views, stop.Token)));
                 }
                 cancellationToken.ThrowIfCancellationRequested();
                 var prepared = pending.Dequeue().GetAwaiter().GetResult();
@@ -236,6 +234,7 @@ public sealed class ImageFeaturizer : IDisposable
 
     public void Dispose()
     {
+        _decoders.Dispose();
         _session.Dispose();
         _pixels.Dispose();
     }

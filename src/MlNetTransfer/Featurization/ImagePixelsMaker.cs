@@ -42,6 +42,16 @@ public sealed class ImagePixelsMaker : IDisposable
         output.Pixels.AsSpan(0, Length).CopyTo(target);
     }
 
+    /// <summary>Reads, checks and decodes a file, then writes its pixels; false when the file is rejected.</summary>
+    public bool TryMake(string path, Data.ImageValidationOptions validation, Span<float> target)
+    {
+        using var image = Data.ImageDecoder.Decode(path, validation).Image;
+        if (image is null)
+            return false;
+        Make(image, target);
+        return true;
+    }
+
     /// <summary>Planar [3, H, W] pixels flipped left-right (the mirror view used for training).</summary>
     public void Mirror(ReadOnlySpan<float> source, Span<float> target)
     {

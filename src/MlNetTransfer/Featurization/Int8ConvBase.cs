@@ -68,15 +68,10 @@ public static class Int8ConvBase
         var buffer = new List<float[]>(batch);
         foreach (var image in images)
         {
-            var decoded = ImageDecoder.Decode(image.Path, validation);
-            if (decoded.Image is null)
+            var one = new float[pixels.Length];
+            if (!pixels.TryMake(image.Path, validation, one))
                 continue;
-            using (decoded.Image)
-            {
-                var one = new float[pixels.Length];
-                pixels.Make(decoded.Image, one);
-                buffer.Add(one);
-            }
+            buffer.Add(one);
             if (buffer.Count == batch)
             {
                 yield return buffer.SelectMany(b => b).ToArray();
