@@ -2,6 +2,7 @@ using MlNetTransfer.Backbones;
 using MlNetTransfer.Cli.Commands;
 using MlNetTransfer.Data;
 using MlNetTransfer.Inference;
+using MlNetTransfer.Training.FineTuning;
 using Spectre.Console.Cli;
 
 // Long featurizations free many large native image buffers: keep glibc from fragmenting its heap with them.
@@ -70,7 +71,7 @@ internal static class ErrorReporter
         {
             CommandParseException or CommandRuntimeException => ($"usage: {e.Message} (see --help)", 2),
             OperationCanceledException => ("stopped by the user before a model existed: nothing was saved (a model already at that path is untouched).", 130),
-            DatasetException or ConvBaseException or ModelLoadException or ImageReadException => (e.Message, 1),
+            DatasetException or ConvBaseException or ModelLoadException or ImageReadException or TrainingDivergedException => (e.Message, 1),
             FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException => (e.Message, 1),
             _ => ($"{e.GetType().Name}: {e.Message}", 1),
         };

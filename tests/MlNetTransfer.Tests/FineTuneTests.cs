@@ -4,6 +4,7 @@ using MlNetTransfer.Backbones;
 using MlNetTransfer.Data;
 using MlNetTransfer.Inference;
 using MlNetTransfer.Onnx;
+using MlNetTransfer.Progress;
 using MlNetTransfer.Tests.Fixtures;
 using MlNetTransfer.Training;
 using MlNetTransfer.Training.FineTuning;
@@ -187,6 +188,52 @@ public class FineTuneTests
             foreach (var top in c.GetProperty("top").EnumerateArray())
                 Assert.Equal(top.GetProperty("score").GetSingle(), s.GetProperty("scores").GetProperty(top.GetProperty("label").GetString()!).GetSingle(), 5);
         }
+    }
+
+    [Fact]
+    public void ADivergingFineTuneEpochIsShownNotKeptAndTheBestHeadIsSaved()
+    {
+        using var temp = new TestData.TempFolder();
+        var (preset, _) = Vgg(temp);
+        var notes = new List<string>();
+        // The block's rate 1e9 times the head's: the block's weights overflow within the first fine-tuning epoch.
+        using var trained = new FineTuneLearner(new FineTuneLearnerOptions
+        {
+            ConvBase = preset, Seed = 1, Recipe = Quick with { Unfreeze = "block5", BlockLearningRateFactor = 1e9, RefitAfterHoldOut = false },
+        }).Train(TestData.FashionSubset(3, 6, 3), new Collect(e => { if (e is ProgressNote n) notes.Add(n.Text); }));
+
+        var epochs = trained.Metadata.FineTune!.Epochs;
+        Assert.Contains(epochs, e => e.Phase == "fine-tune" && !(double.IsFinite(e.TrainLoss) && double.IsFinite(e.ValidationLoss)));
+        Assert.True(epochs.Count(e => e.Phase == "fine-tune") == 1, string.Join("; ", epochs)); // the phase stopped at the diverged epoch
+        Assert.StartsWith("head", trained.Metadata.FineTune.BestEpoch);
+        Assert.Contains(notes, n => n.StartsWith("training diverged in fine-tune epoch 1", StringComparison.Ordinal) && n.Contains("--block-lr-factor"));
+
+        var zip = temp.File("m.zip");
+        trained.Save(zip);
+        using var classifier = ImageClassifier.Load(zip);
+        var scores = classifier.Predict(TestData.FashionSubset(3, 6, 3).Test[0].Path).Scores;
+        Assert.All(scores, s => Assert.True(float.IsFinite(s.Score), $"{s.Label}: {s.Score}"));
+    }
+
+    [Fact]
+    public void DivergingBeforeAnyEpochIsKeptFailsWithWhatToChange()
+    {
+        using var temp = new TestData.TempFolder();
+        var (preset, _) = Vgg(temp);
+        var learner = new FineTuneLearner(new FineTuneLearnerOptions
+        {
+            ConvBase = preset, FineTune = false, Seed = 1,
+            Recipe = Quick with { Head = HeadKind.Mlp, LearningRate = 1e30, RefitAfterHoldOut = false },
+        });
+        var e = Assert.Throws<TrainingDivergedException>(() => learner.Train(TestData.FashionSubset(3, 6, 3)));
+        Assert.Contains("training diverged in head epoch 1", e.Message);
+        Assert.Contains("no model to save", e.Message);
+        Assert.Contains("--lr", e.Message);
+    }
+
+    private sealed class Collect(Action<ProgressEvent> onEvent) : IProgress<ProgressEvent>
+    {
+        public void Report(ProgressEvent value) => onEvent(value);
     }
 }
 

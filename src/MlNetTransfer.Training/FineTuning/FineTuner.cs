@@ -157,6 +157,8 @@ public sealed class FineTuner(FineTuneOptions options, int seed)
                 head.eval();
                 var (valLoss, valAccuracy) = Evaluate(() => head.forward(valX), valY);
                 var record = new EpochRecord("head", epoch, lossSum / samples, correct / (double)samples, valLoss, valAccuracy, optimizer.ParamGroups.First().LearningRate, clock.Elapsed);
+                if (Diverged(record, headEpochs, options.LearningRate, tracker, history, progress))
+                    break;
                 Report(record, headEpochs, tracker.Offer(record), history, progress);
                 Checkpoint("head", epoch, step, double.MaxValue, 0, done: epoch == headEpochs && !fineTune, optimizer);
             }
@@ -206,6 +208,8 @@ public sealed class FineTuner(FineTuneOptions options, int seed)
                 if (stopped) break;
                 var (valLoss, valAccuracy) = EvaluateSuffix(suffix, head, validation, valLabels);
                 var record = new EpochRecord("fine-tune", epoch, lossSum / n, correct / (double)n, valLoss, valAccuracy, optimizer.ParamGroups.Last().LearningRate, clock.Elapsed);
+                if (Diverged(record, options.Epochs, options.LearningRate * options.BlockLearningRateFactor, tracker, history, progress))
+                    break;
                 Report(record, options.Epochs, tracker.Offer(record), history, progress);
                 bool done = epoch == options.Epochs;
                 if (keepEpoch is { } keep)
@@ -231,6 +235,29 @@ public sealed class FineTuner(FineTuneOptions options, int seed)
         tracker.Dispose();
         return new FineTuneResult(suffix, head, history, tracker.Best, probabilities, stopped);
     }
+
+    /// <summary>
+    /// An epoch whose training or validation loss is not a finite number has wrecked the weights: it is shown but never
+    /// kept, its phase stops there (the next phase starts from the best epoch so far), and when no epoch is kept yet the
+    /// run fails with what to change. (Without validation data its loss and accuracy are both NaN; that is not divergence.)
+    /// </summary>
+    private static bool Diverged(EpochRecord record, int epochs, double learningRate, BestTracker tracker, List<EpochRecord> history, IProgress<ProgressEvent>? progress)
+    {
+        if (!IsDiverged(record))
+            return false;
+        Report(record, epochs, isBest: false, history, progress);
+        string what = FormattableString.Invariant(
+            $"training diverged in {record.Phase} epoch {record.Epoch} (training loss {record.TrainLoss:G4}, validation loss {record.ValidationLoss:G4}) at learning rate {learningRate:G3}");
+        const string advice = "lower --lr (or --block-lr-factor for the unfrozen block), or pick a rate with lr-find";
+        if (tracker.Best is null)
+            throw new TrainingDivergedException($"{what} before any epoch could be kept, so there is no model to save: {advice}.");
+        progress.Note($"{what}: this phase stops here and its weights are dropped; {advice}", warning: true);
+        return true;
+    }
+
+    private static bool IsDiverged(EpochRecord record) =>
+        !double.IsFinite(record.TrainLoss) || double.IsInfinity(record.ValidationLoss) ||
+        (double.IsNaN(record.ValidationLoss) && !double.IsNaN(record.ValidationAccuracy));
 
     /// <summary>Each epoch draws from its own seeded stream (batch order, views, dropout), so a resumed run repeats it exactly.</summary>
     private Random EpochRandom(string phase, int epoch)
@@ -407,6 +434,8 @@ public sealed class FineTuner(FineTuneOptions options, int seed)
 
         public bool Offer(EpochRecord record)
         {
+            if (IsDiverged(record))
+                return false;
             if (keep is { } k && (record.Phase != k.Phase || record.Epoch != k.Epoch))
                 return false;
             if (keep is null && Best is not null && (record.ValidationAccuracy < Best.ValidationAccuracy ||
