@@ -71,6 +71,13 @@ public sealed class BoundaryCacheBuilder : IDisposable
         ActivationShape = Run(new float[3 * spec.Width * spec.Height], 1, out _);
     }
 
+    /// <summary>The frozen prefix on <paramref name="count"/> images' pixels ([count,3,H,W] at the start of the buffer): their boundary activations.</summary>
+    public float[] RunPrefix(float[] pixels, int count)
+    {
+        Run(pixels, count, out var activations);
+        return activations;
+    }
+
     /// <summary>Shape of one view's activations, e.g. [256, 14, 14].</summary>
     public int[] ActivationShape { get; }
 

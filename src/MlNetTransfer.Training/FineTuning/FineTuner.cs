@@ -434,8 +434,6 @@ public sealed class FineTuner(FineTuneOptions options, int seed)
 
         public bool Offer(EpochRecord record)
         {
-            if (IsDiverged(record))
-                return false;
             if (keep is { } k && (record.Phase != k.Phase || record.Epoch != k.Epoch))
                 return false;
             if (keep is null && Best is not null && (record.ValidationAccuracy < Best.ValidationAccuracy ||
