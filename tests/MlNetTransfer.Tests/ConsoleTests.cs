@@ -27,7 +27,7 @@ public class ConsoleTests
         var report = JsonDocument.Parse(evaluate.StdOut).RootElement;
         Assert.Equal("test", report.GetProperty("split").GetString());
         Assert.Equal(9, report.GetProperty("count").GetInt32());
-        Assert.Equal(trainedAccuracy, report.GetProperty("microAccuracy").GetDouble(), 6);
+        Assert.Equal(trainedAccuracy, report.GetProperty("microAccuracy").GetDouble(), tolerance: 1e-6);
 
         var csv = Processes.Run(Processes.CliDll, "predict", zip, subset.Test[0].Path, "--csv", "--top", "2");
         Assert.True(csv.ExitCode == 0, csv.StdErr);

@@ -97,7 +97,7 @@ public class Vgg16PresetTests
         {
             var prediction = classifier.Predict(evaluated.Path);
             Assert.Equal(evaluated.Predicted, prediction.Label);
-            Assert.Equal(evaluated.PredictedProbability, prediction.Probability, 4);
+            Assert.Equal(evaluated.PredictedProbability, prediction.Probability, tolerance: 1e-4);
         }
     }
 
