@@ -20,13 +20,13 @@ public class KillDuringSaveTests
         var image = TestData.FashionSubset(3, 4, 2).Test[0].Path;
 
         // A first whole model at the target.
-        RunUntil(source, target, saves: 1, killAfter: null);
+        RunUntil(source, target, temp.File("child-tmp"), saves: 1, killAfter: null);
         var expected = Predict(target, image);
         var random = new Random(11);
         for (int round = 0; round < 8; round++)
         {
             // Kill at a random moment: mostly mid-save, since a save of the ~60 MB zip takes a good part of a second.
-            RunUntil(source, target, saves: null, killAfter: TimeSpan.FromMilliseconds(1500 + random.Next(2500)));
+            RunUntil(source, target, temp.File("child-tmp"), saves: null, killAfter: TimeSpan.FromMilliseconds(1500 + random.Next(2500)));
             Assert.Equal(expected, Predict(target, image));
             Assert.NotNull(ModelArchive.ReadMetadata(target));
             // At most the killed process's own temp file is left; the next save removes it.
@@ -45,9 +45,9 @@ public class KillDuringSaveTests
     }
 
     /// <summary>Runs the saving child until it has saved <paramref name="saves"/> times, or kills it (SIGKILL) after a delay.</summary>
-    private static void RunUntil(string source, string target, int? saves, TimeSpan? killAfter)
+    private static void RunUntil(string source, string target, string childTemp, int? saves, TimeSpan? killAfter)
     {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false }.WithTempFolder(childTemp);
         foreach (var a in new[] { Processes.AtomicSaveChildDll, source, target })
             info.ArgumentList.Add(a);
         using var process = Process.Start(info)!;

@@ -29,7 +29,8 @@ public class ResumeTests
 
         // Kill the second run (SIGKILL: no clean-up at all) once it has reported fine-tuning epoch 3.
         var zip = temp.File("resumed.zip");
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false }
+            .WithTempFolder(temp.File("child-tmp"));
         foreach (var argument in Args(zip).Prepend(Processes.CliDll))
             info.ArgumentList.Add(argument);
         info.Environment["NO_COLOR"] = "1";

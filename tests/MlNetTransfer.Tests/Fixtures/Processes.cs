@@ -24,6 +24,19 @@ public static class Processes
 
     public sealed record Result(int ExitCode, string StdOut, string StdErr);
 
+    /// <summary>
+    /// Points the child's temp folder at <paramref name="folder"/>. For children the tests kill: a killed process cleans
+    /// nothing up (ML.NET's unpacked ONNX copy of a loaded zip, ~64 MB; the runtime's diagnostic pipes), and the test's
+    /// own temp folder takes that with it when it is deleted.
+    /// </summary>
+    public static ProcessStartInfo WithTempFolder(this ProcessStartInfo info, string folder)
+    {
+        Directory.CreateDirectory(folder);
+        foreach (var name in new[] { "TMPDIR", "TMP", "TEMP" })
+            info.Environment[name] = folder;
+        return info;
+    }
+
     public static Result Run(string dll, params string[] args) => RunWith(new Dictionary<string, string>(), dll, args);
 
     /// <summary>As <see cref="Run"/>, with extra environment variables (e.g. MLNETTRANSFER_CACHE).</summary>
