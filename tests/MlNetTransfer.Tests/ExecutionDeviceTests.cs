@@ -10,7 +10,7 @@ namespace MlNetTransfer.Tests;
 /// <summary><c>--device cuda</c> where there is no CUDA build or no GPU: the same features on the CPU, and a reason.</summary>
 public class ExecutionDeviceTests
 {
-    [Fact]
+    [SkippableFact]
     public void CudaWithoutAGpuBuildOrGpuFallsBackToTheCpuAndSaysWhy()
     {
         var graph = FeaturizerGraphCache.GetOrBuild(ConvBaseRegistry.Get("resnet18"));
@@ -34,7 +34,7 @@ public class ExecutionDeviceTests
             Assert.Equal(cpu.Images[i].Features, cuda.Images[i].Features);
     }
 
-    [Fact]
+    [SkippableFact]
     public void TrainWithDeviceCudaWarnsAndCompletesOnTheCpu()
     {
         using var temp = new TestData.TempFolder();

@@ -33,7 +33,8 @@ public class ExifOrientationTests
 
         var preset = ConvBaseRegistry.Get("vgg16-torchvision").WithModelFile(Vgg16ShapedOnnx.WriteTorchvisionLike(temp.File("vgg.onnx")));
         var ml = new MLContext(1);
-        using var featurizer = new ImageFeaturizer(ml, FeaturizerGraphCache.GetOrBuild(preset));
+        // No feature cache: both vectors come from this one run, not one of them from an earlier run's batch.
+        using var featurizer = new ImageFeaturizer(ml, FeaturizerGraphCache.GetOrBuild(preset), new FeaturizerOptions { UseFeatureCache = false });
         var features = featurizer.Featurize([new LabeledImage(exif, "x"), new LabeledImage(upright, "x")]).Images;
         Assert.Equal(2, features.Count);
         Assert.Equal(features[1].Features, features[0].Features); // training: identical, bit for bit

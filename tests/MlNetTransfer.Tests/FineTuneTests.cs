@@ -256,8 +256,24 @@ public class InterruptTests
         }
     }
 
-    private static string SignalsIgnored() =>
-        File.Exists("/proc/self/status") ? File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("SigIgn")) ?? "" : "";
+    /// <summary>The signal masks of a process (ignored, blocked, caught) where /proc shows them, for failure messages.</summary>
+    private static string SignalMasks(string pid)
+    {
+        var status = $"/proc/{pid}/status";
+        try
+        {
+            return File.Exists(status) ? string.Join(" ", File.ReadLines(status).Where(l => l.StartsWith("SigIgn") || l.StartsWith("SigBlk") || l.StartsWith("SigCgt"))) : "";
+        }
+        catch (IOException)
+        {
+            return "";
+        }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    private static extern int kill(int pid, int sig);
+
+    private const int SigInt = 2;
 
     [SkippableFact]
     public void CtrlCDuringFineTuningSavesTheBestEpochSoFar()
@@ -284,6 +300,8 @@ public class InterruptTests
                      "--mode", "fine-tune", "--epochs", "100000", "--patience", "100000", "--head-epochs", "1", "--augment", "1", "--threads", "1" })
             info.ArgumentList.Add(a);
         info.Environment["NO_COLOR"] = "1";
+        // Its own cache: the child always takes the same path (composing the graph, caching activations), whatever ran before.
+        info.Environment["MLNETTRANSFER_CACHE"] = temp.File("cache");
         using var process = System.Diagnostics.Process.Start(info)!;
         var output = new System.Text.StringBuilder();
         var sawEpoch = new ManualResetEventSlim();
@@ -297,9 +315,11 @@ public class InterruptTests
         var stderr = process.StandardError.ReadToEndAsync();
         try
         {
-            Assert.True(sawEpoch.Wait(TimeSpan.FromMinutes(3)), "no fine-tuning epoch was reported: " + output);
-            System.Diagnostics.Process.Start("kill", ["-INT", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
-            Assert.True(process.WaitForExit(TimeSpan.FromMinutes(2)), $"the run did not stop after Ctrl+C (SIGINT reset for the child: {resetSignal}; this process's {SignalsIgnored()})");
+            Assert.True(sawEpoch.Wait(TimeSpan.FromMinutes(3)), $"no fine-tuning epoch was reported (exited: {process.HasExited}): {output}");
+            string masks = SignalMasks(process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            Assert.True(kill(process.Id, SigInt) == 0, $"kill(SIGINT) failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}; the child had exited: {process.HasExited}; {output}");
+            Assert.True(process.WaitForExit(TimeSpan.FromMinutes(2)),
+                $"the run did not stop after Ctrl+C (SIGINT reset for the child: {resetSignal}; the child's {masks}; this process's {SignalMasks("self")})");
             // The timed wait does not wait for the redirected output to be read to its end; this one does.
             process.WaitForExit();
         }
