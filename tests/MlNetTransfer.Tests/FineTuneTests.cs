@@ -270,15 +270,10 @@ public class InterruptTests
         }
     }
 
-    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
-    private static extern int kill(int pid, int sig);
-
-    private const int SigInt = 2;
-
     [SkippableFact]
     public void CtrlCDuringFineTuningSavesTheBestEpochSoFar()
     {
-        Skip.If(OperatingSystem.IsWindows(), "sends SIGINT with kill(1)");
+        Skip.If(OperatingSystem.IsWindows(), "sends SIGINT with kill(2)");
         using var temp = new TestData.TempFolder();
         var model = Vgg16ShapedOnnx.WriteTorchvisionLike(temp.File("vgg.onnx"));
         var subset = TestData.FashionSubset(classes: 3, train: 6, test: 3);
@@ -317,7 +312,7 @@ public class InterruptTests
         {
             Assert.True(sawEpoch.Wait(TimeSpan.FromMinutes(3)), $"no fine-tuning epoch was reported (exited: {process.HasExited}): {output}");
             string masks = SignalMasks(process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            Assert.True(kill(process.Id, SigInt) == 0, $"kill(SIGINT) failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}; the child had exited: {process.HasExited}; {output}");
+            Assert.True(Processes.SendSignal(process.Id, Processes.SigInt) == 0, $"kill(SIGINT) failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}; the child had exited: {process.HasExited}; {output}");
             Assert.True(process.WaitForExit(TimeSpan.FromMinutes(2)),
                 $"the run did not stop after Ctrl+C (SIGINT reset for the child: {resetSignal}; the child's {masks}; this process's {SignalMasks("self")})");
             // The timed wait does not wait for the redirected output to be read to its end; this one does.

@@ -24,6 +24,12 @@ public static class Processes
 
     public sealed record Result(int ExitCode, string StdOut, string StdErr);
 
+    public const int SigInt = 2, SigTerm = 15;
+
+    /// <summary>kill(2): sends a POSIX signal to a process (Unix only); 0 on success, else -1 and errno.</summary>
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    public static extern int SendSignal(int pid, int signal);
+
     /// <summary>
     /// Points the child's temp folder at <paramref name="folder"/>. For children the tests kill: a killed process cleans
     /// nothing up (ML.NET's unpacked ONNX copy of a loaded zip, ~64 MB; the runtime's diagnostic pipes), and the test's

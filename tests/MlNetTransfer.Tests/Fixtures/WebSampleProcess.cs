@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using System.Text;
 
 namespace MlNetTransfer.Tests.Fixtures;
@@ -93,7 +92,7 @@ public sealed class WebSampleProcess : IDisposable
         info.Environment.Remove("DOTNET_URLS");
         if (modelInEnvironment)
             info.Environment["MODEL_PATH"] = modelPath;
-        info.Environment["TMPDIR"] = temp.Path;
+        info.WithTempFolder(temp.Path);
         info.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
         info.Environment["NO_COLOR"] = "1";
 
@@ -154,7 +153,7 @@ public sealed class WebSampleProcess : IDisposable
     {
         if (!_process.HasExited)
         {
-            if (OperatingSystem.IsWindows() || kill(_process.Id, SigTerm) != 0)
+            if (OperatingSystem.IsWindows() || Processes.SendSignal(_process.Id, Processes.SigTerm) != 0)
                 _process.Kill(entireProcessTree: true);
             if (!_process.WaitForExit(timeout))
             {
@@ -198,9 +197,4 @@ public sealed class WebSampleProcess : IDisposable
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
-
-    private const int SigTerm = 15;
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern int kill(int pid, int sig);
 }
