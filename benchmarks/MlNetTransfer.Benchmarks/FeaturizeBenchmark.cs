@@ -35,7 +35,7 @@ public static class FeaturizeBenchmark
         var spec = graph.Preset.Preprocessing;
         var ml = new MLContext(1);
         Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {FineTuneEpochBenchmark.RuntimeInfo()}; ONNX Runtime {OrtEnv.Instance().GetVersionString()}, {threads} intra-op threads");
-        Console.WriteLine($"data: {images.Count} images (all splits) of {data}; base resnet18, batch 16, feature cache off for (a)-(c)");
+        Console.WriteLine($"data: {images.Count} images (all splits) of {data}; base resnet18, {new FeaturizerOptions().BatchSize} views per ORT call (ours), 16 (raw ORT), cache off for (a)-(c)");
         Console.WriteLine();
 
         string? int8Graph = null;
@@ -52,14 +52,14 @@ public static class FeaturizeBenchmark
         {
             var zip = Path.Combine(temp.FullName, "model.zip");
             var (cold, warm, hits) = TrainColdThenWarm(data, temp.FullName, zip, threads);
-            Console.WriteLine(FormattableString.Invariant($"(f) train (feature extraction, linear head, {images.Count} images + mirrors): cold cache {cold:F1} s, warm cache {warm:F1} s ({hits} images from the cache)"));
+            Console.WriteLine(FormattableString.Invariant($"(f) train (feature extraction, lbfgs head, {images.Count} images + mirrors): cold cache {cold:F1} s, warm cache {warm:F1} s ({hits} images from the cache)"));
 
             // Decoded, resized pixels for the raw-ORT ways, made once and not timed.
             var pixels = MakePixels(ml, spec, images);
             var ways = new List<(string Name, Func<int> Run)>
             {
                 ("(a) ML.NET DnnFeaturizeImage(ResNet18) chain", () => StockChain(ml, images)),
-                ("ours: ImageFeaturizer (files -> features)", () => Ours(ml, graph, images, threads)),
+                ("ours: the featurization pipeline (files -> features)", () => Pipelines.Features(ml, graph, images, threads)),
                 ("(b) raw ORT fp32 on decoded tensors", () => RawOrt(graph.Path, pixels, spec, threads)),
             };
             if (int8Graph is not null)
@@ -126,7 +126,7 @@ public static class FeaturizeBenchmark
         var once = dataset.All.ToList();
         var images = Enumerable.Range(0, copies).SelectMany(_ => once).ToList();
         var ml = new MLContext(1);
-        int n = Ours(ml, FeaturizerGraphCache.GetOrBuild(ConvBaseRegistry.Get("resnet18")), images, threads);
+        int n = Pipelines.Features(ml, FeaturizerGraphCache.GetOrBuild(ConvBaseRegistry.Get("resnet18")), images, threads);
         using var self = Process.GetCurrentProcess();
         self.Refresh();
         Console.WriteLine(FormattableString.Invariant($"featurized={n} peak_rss_bytes={self.PeakWorkingSet64}"));
@@ -156,9 +156,9 @@ public static class FeaturizeBenchmark
         double Train(string? saveTo, out int hits)
         {
             var clock = Stopwatch.StartNew();
-            var options = new TransferLearnerOptions { Featurizer = new FeaturizerOptions { Threads = threads, FeatureCacheRoot = cacheRoot } };
+            var options = new ImageClassifierTrainerOptions { Threads = threads, Featurizer = new FeaturizerOptions { CacheRoot = cacheRoot } };
             var counter = new CacheCounter();
-            using var trained = new TransferLearner(options).Train(data, counter);
+            using var trained = new ImageClassifierTrainer(options).Train(data, counter);
             if (saveTo is not null)
                 trained.Save(saveTo);
             hits = counter.FromCache;
@@ -171,12 +171,13 @@ public static class FeaturizeBenchmark
 
     private static (string Split, int Count, int Errors, double Accuracy) Errors(string data, ConvBasePrecision precision, string temp, int threads)
     {
-        var options = new TransferLearnerOptions
+        var options = new ImageClassifierTrainerOptions
         {
             Precision = precision,
-            Featurizer = new FeaturizerOptions { Threads = threads, FeatureCacheRoot = Path.Combine(temp, "accuracy-cache") },
+            Threads = threads,
+            Featurizer = new FeaturizerOptions { CacheRoot = Path.Combine(temp, "accuracy-cache") },
         };
-        using var trained = new TransferLearner(options).Train(data);
+        using var trained = new ImageClassifierTrainer(options).Train(data);
         var report = trained.Reports[0];
         return (report.Split, report.Count, (int)Math.Round(report.Count * (1 - report.MicroAccuracy)), report.MicroAccuracy);
     }
@@ -206,7 +207,7 @@ public static class FeaturizeBenchmark
             var (bytes, _) = ImageDecoder.ReadFile(image.Path, validation);
             read += clock.Elapsed.TotalMilliseconds;
             clock.Restart();
-            FeatureCache.ContentHash(bytes);
+            ContentHash.Of(bytes);
             hash += clock.Elapsed.TotalMilliseconds;
             clock.Restart();
             using var decoded = ImageDecoder.Decode(bytes!, validation).Image!;
@@ -257,7 +258,7 @@ public static class FeaturizeBenchmark
             ("raw ORT spinning", () => RawOrt(graph.Path, pixels, graph.Preset.Preprocessing, threads, spinning: true)),
         };
         foreach (var low in new[] { false, true })
-            ways.Add(($"ours, low-priority decoders {low}", () => Ours(ml, graph, images, threads, lowPriority: low)));
+            ways.Add(($"ours, low-priority decoders {low}", () => Pipelines.Features(ml, graph, images, threads, lowPriority: low)));
         var seconds = ways.ToDictionary(w => w.Name, _ => new List<double>());
         for (int round = 0; round <= repeats; round++)
             foreach (var (name, run) in ways)
@@ -269,15 +270,6 @@ public static class FeaturizeBenchmark
         foreach (var (name, list) in seconds)
             Console.WriteLine(FormattableString.Invariant($"{name}: median {Median(list):F2} s ({string.Join(" ", list.Select(v => v.ToString("F2", CultureInfo.InvariantCulture)))}), ratio to raw {Median(seconds["raw ORT"]) / Median(list):F3}"));
         return 0;
-    }
-
-    private static int Ours(MLContext ml, FeaturizerGraphFile graph, IReadOnlyList<LabeledImage> images, int threads, int? decodeThreads = null, int batch = 16, bool lowPriority = true)
-    {
-        using var featurizer = new ImageFeaturizer(ml, graph, new FeaturizerOptions
-        {
-            Threads = threads, UseFeatureCache = false, DecodeThreads = decodeThreads, BatchSize = batch, LowPriorityDecode = lowPriority,
-        });
-        return featurizer.Featurize(images).Images.Count;
     }
 
     private static int RawOrt(string onnx, List<float[]> pixels, PreprocessingSpec spec, int threads, bool spinning = false)

@@ -6,9 +6,8 @@ using MlNetTransfer.Backbones;
 using MlNetTransfer.Data;
 using MlNetTransfer.Featurization;
 using MlNetTransfer.Onnx;
-using MlNetTransfer.Training.FineTuning;
-using MlNetTransfer.Training.Heads;
-using MlNetTransfer.Training.OnnxImport;
+using MlNetTransfer.TorchSharp.Heads;
+using MlNetTransfer.TorchSharp.OnnxImport;
 using MlNetTransfer.Tests.Fixtures;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -63,25 +62,27 @@ public static class FineTuneEpochBenchmark
         Console.WriteLine($"data: {images.Count} training images of {data}; unfrozen: {top} (+ linear head); boundary {boundary}");
 
         var clock = Stopwatch.StartNew();
-        // Its session (the cut graph: pixels -> boundary) also runs (c)'s prefix, one run per training batch.
-        using var builder = new BoundaryCacheBuilder(ml, composed, boundary, spec, threads);
-        var cache = builder.Build(images, 0, 1, "cache");
+        // The trainer's pipeline cut at the boundary (cache off); its session also runs (c)'s prefix, one run per training batch.
+        using var pipeline = Pipelines.Open(ml, graph, threads, boundary);
+        var cache = pipeline.Run(images, ViewPlan.PlainOnly, "cache");
         var cacheSeconds = clock.Elapsed.TotalSeconds;
 
         // Pixels for (b), decoded and resized once, outside the timing (both ways would share that cost).
         var pixels = Pixels(ml, images, spec);
         var labels = cache.Images.Select(i => (long)classes.ToList().IndexOf(i.Image.Label)).ToArray();
+        if (pixels.Count != cache.Images.Count)
+            throw new InvalidOperationException($"{pixels.Count} images decoded for (b), {cache.Images.Count} cached");
 
         var trainable = OnnxGraphModule.TrainableInitializers(composed, boundary, FeaturizerGraphBuilder.FeaturesTensor);
         using var suffix = new OnnxGraphModule(composed, boundary, FeaturizerGraphBuilder.FeaturesTensor, trainable);
         using var suffixC = new OnnxGraphModule(composed, boundary, FeaturizerGraphBuilder.FeaturesTensor, trainable);
         using var whole = new OnnxGraphModule(composed, FeaturizerGraphBuilder.PixelsTensor, FeaturizerGraphBuilder.FeaturesTensor, trainable);
-        using var headA = new ClassifierHead(HeadKind.Linear, graph.FeatureLength, classes.Count);
-        using var headB = new ClassifierHead(HeadKind.Linear, graph.FeatureLength, classes.Count);
-        using var headC = new ClassifierHead(HeadKind.Linear, graph.FeatureLength, classes.Count);
+        using var headA = new ClassifierHead(ClassifierHead.Kind.Softmax, graph.FeatureLength, classes.Count);
+        using var headB = new ClassifierHead(ClassifierHead.Kind.Softmax, graph.FeatureLength, classes.Count);
+        using var headC = new ClassifierHead(ClassifierHead.Kind.Softmax, graph.FeatureLength, classes.Count);
 
         var cachedInputs = cache.Images.Select(i => i.Plain).ToList();
-        var cachedShape = cache.ActivationShape.Select(d => (long)d).ToArray();
+        var cachedShape = cache.Shape.Select(d => (long)d).ToArray();
         long[] pixelShape = [3, spec.Height, spec.Width];
 
         var a = new List<double>();
@@ -92,7 +93,7 @@ public static class FineTuneEpochBenchmark
         {
             var ta = Epoch(suffix, headA, cachedInputs, cachedShape, labels);
             var tb = Epoch(whole, headB, pixels, pixelShape, labels);
-            var tc = Epoch(suffixC, headC, pixels, pixelShape, labels, builder.RunPrefix, cachedShape);
+            var tc = Epoch(suffixC, headC, pixels, pixelShape, labels, pipeline.RunPrefix, cachedShape);
             if (r == 0) continue;
             a.Add(ta);
             b.Add(tb);

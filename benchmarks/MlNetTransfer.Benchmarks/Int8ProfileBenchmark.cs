@@ -61,8 +61,7 @@ public static class Int8ProfileBenchmark
 
     private static List<float[]> Features(MLContext ml, FeaturizerGraphFile graph, IReadOnlyList<LabeledImage> images, int threads)
     {
-        using var featurizer = new ImageFeaturizer(ml, graph, new FeaturizerOptions { Threads = threads, UseFeatureCache = false });
-        return featurizer.Featurize(images).Images.Select(i => i.Features).ToList();
+        return Pipelines.FeatureVectors(ml, graph, images, threads);
     }
 
     private static (double Mean, double Min) Cosines(List<float[]> a, List<float[]> b)

@@ -2,7 +2,7 @@ using MlNetTransfer.Backbones;
 using MlNetTransfer.Cli.Commands;
 using MlNetTransfer.Data;
 using MlNetTransfer.Inference;
-using MlNetTransfer.Training.FineTuning;
+using MlNetTransfer.Training;
 using Spectre.Console.Cli;
 
 // Long featurizations free many large native image buffers: keep glibc from fragmenting its heap with them.
@@ -12,12 +12,15 @@ var app = new CommandApp();
 app.Configure(config =>
 {
     config.SetApplicationName("mlnet-transfer");
+    // An option a command does not take is a usage error, not a flag silently left unread.
+    config.UseStrictParsing();
     config.UseAssemblyInformationalVersion();
     config.AddCommand<TrainCommand>("train")
         .WithDescription("Train an image classifier on a pretrained conv base (feature extraction or fine-tuning); writes a model zip for ML.NET's PredictionEngine.")
         .WithExample("train", "data/fashion-mnist-sample", "--out", "model.zip")
         .WithExample("train", "photos/", "--base", "vgg16-keras", "--base-model", "vgg16-keras.onnx")
-        .WithExample("train", "photos/", "--mode", "fine-tune", "--unfreeze", "stage4", "--epochs", "10");
+        .WithExample("train", "photos/", "--mode", "fine-tune", "--unfreeze", "stage4", "--epochs", "10")
+        .WithExample("train", "photos/", "--head", "torch-mlp");
     config.AddCommand<RetrainCommand>("retrain")
         .WithDescription("Continue training a saved model (fine-tuned, or with a TorchSharp head) on new or more data, from its tuned weights.")
         .WithExample("retrain", "model.zip", "more-photos/", "--out", "model2.zip", "--epochs", "5");
@@ -70,8 +73,10 @@ internal static class ErrorReporter
         (string message, int code) = e switch
         {
             CommandParseException or CommandRuntimeException => ($"usage: {e.Message} (see --help)", 2),
+            TrainingOptionsException => ($"usage: {OptionFlags.Translate(e.Message)} (see --help)", 2),
             OperationCanceledException => ("stopped by the user before a model existed: nothing was saved (a model already at that path is untouched).", 130),
-            DatasetException or ConvBaseException or ModelLoadException or ImageReadException or TrainingDivergedException => (e.Message, 1),
+            DatasetException or ConvBaseException or ModelLoadException or ImageReadException or TrainingBackendMissingException => (e.Message, 1),
+            TrainingDivergedException => (OptionFlags.Translate(e.Message), 1),
             FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException => (e.Message, 1),
             _ => ($"{e.GetType().Name}: {e.Message}", 1),
         };

@@ -31,7 +31,7 @@ public static class TrainingReportWriter
         }
         else if (metadata.Head.CrossValidation.Count > 0)
         {
-            plots.Add(("regularization.png", "Head regularization", ReportCharts.Regularization(metadata.Head.CrossValidation, metadata.Head.L2)));
+            plots.Add(("regularization.png", "Head regularization", ReportCharts.Regularization(metadata.Head.CrossValidation, metadata.Head.L2 ?? float.NaN)));
         }
         foreach (var r in reports)
             plots.Add(($"confusion-{Slug(r.Split)}.png", $"Confusion matrix ({r.Split})", ReportCharts.Confusion(r)));
@@ -72,6 +72,11 @@ public static class TrainingReportWriter
         Row("conv base", $"{m.ConvBase.Name}: {m.ConvBase.Preprocessing}");
         Row("classes", string.Join(", ", m.Classes));
         Row("data", $"{m.Training.Data} ({m.Training.SplitOrigin})");
+        Row("images in the model", m.Training.Refit
+            ? $"{m.Training.ImagesInModel}: every labelled training image ({m.Training.HeldOut} of them held out first to choose; the held-out figures are from before the refit)"
+            : m.Training.HeldOut > 0
+                ? $"{m.Training.ImagesInModel} ({m.Training.HeldOut} training images held out to choose and never trained on: no refit)"
+                : m.Training.ImagesInModel.ToString(CultureInfo.InvariantCulture));
         sb.Append("</table>");
 
         sb.Append("<h2>Metrics</h2><table><tr><th>split</th><th>images</th><th>accuracy</th><th>macro accuracy</th><th>log-loss</th></tr>");
@@ -136,6 +141,10 @@ public static class TrainingReportWriter
         Row("seed", m.Training.Seed.ToString(CultureInfo.InvariantCulture));
         foreach (var (k, v) in m.Training.ImagesPerSplit)
             Row(k + " images", v.ToString(CultureInfo.InvariantCulture));
+        if (m.Head.WeightDecay is { } decay)
+            Row("weight decay", decay.ToString("G4", CultureInfo.InvariantCulture));
+        else if (m.Head.L2 is { } l2)
+            Row("L2", l2.ToString("G4", CultureInfo.InvariantCulture));
         foreach (var (k, v) in m.Training.Options)
             Row(k, v);
         sb.Append("</table>");

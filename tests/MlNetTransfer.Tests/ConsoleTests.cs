@@ -50,6 +50,52 @@ public class ConsoleTests
     }
 
     [Theory]
+    // lr-find fits no model: what only a fit uses is not its option (these were accepted and did nothing).
+    [InlineData("lr-find", "--out", "x.zip")]
+    [InlineData("lr-find", "--l2", "1")]
+    [InlineData("lr-find", "--folds", "3")]
+    [InlineData("lr-find", "--resume")]
+    [InlineData("lr-find", "--epochs", "3")]
+    [InlineData("lr-find", "--start", "0")]
+    [InlineData("lr-find", "--head", "lbfgs")]
+    // An option that does nothing on the path it is given for is refused by the library, named as a flag.
+    [InlineData("train", "--head", "torch-mlp", "--epochs", "3")]
+    [InlineData("train", "--augment", "2")]
+    [InlineData("train", "--lr", "0.01")]
+    [InlineData("train", "--mode", "fine-tune", "--l2", "1")]
+    [InlineData("train", "--mode", "fine-tune", "--precision", "int8")]
+    [InlineData("train", "--mode", "fine-tune", "--head", "lbfgs")]
+    [InlineData("train", "--head", "linear")]
+    [InlineData("train", "--no-cache", "--features", "a.shard")]
+    [InlineData("train", "--resume")]
+    [InlineData("featurize", "--lr", "0.1")]
+    [InlineData("retrain", "--l2", "1")]
+    public void AnOptionThatWouldDoNothingIsRefusedBeforeAnyWorkWithTheUsageCode(string command, params string[] options)
+    {
+        using var temp = new TestData.TempFolder();
+        string[] args = command == "retrain"
+            ? [command, temp.File("model.zip"), TestData.FashionSample, .. options]
+            : [command, TestData.FashionSample, .. options];
+        var run = Processes.RunWith(new Dictionary<string, string> { ["MLNETTRANSFER_CACHE"] = temp.File("cache") }, Processes.CliDll, args);
+        Assert.True(run.ExitCode == 2, $"exit {run.ExitCode}: {run.StdOut}{run.StdErr}");
+        var line = Assert.Single(run.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("error: usage:", line);
+        // Before any work: no conv base prepared, nothing featurized, nothing cached.
+        Assert.DoesNotContain("Preparing", run.StdOut);
+        Assert.False(Directory.Exists(temp.File("cache")));
+    }
+
+    [Fact]
+    public void TheLibrarysRefusalComesBackInFlags()
+    {
+        var run = Processes.Run(Processes.CliDll, "train", TestData.FashionSample, "--head", "torch-mlp", "--epochs", "3");
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("--epochs 3 does nothing for --mode feature-extraction with --head torch-mlp; leave it at its default (10)", run.StdErr);
+        var ft = Processes.Run(Processes.CliDll, "train", TestData.FashionSample, "--mode", "fine-tune", "--precision", "int8");
+        Assert.Contains("--precision int8 is for --mode feature-extraction", ft.StdErr);
+    }
+
+    [Theory]
     [InlineData("retrain")]
     [InlineData("evaluate")]
     [InlineData("predict")]
@@ -66,9 +112,9 @@ public class ConsoleTests
     {
         var help = Processes.Run(Processes.CliDll, "train", "--help");
         Assert.Equal(0, help.ExitCode);
-        foreach (var option in new[] { "--base", "--base-model", "--out", "--seed", "--l2", "--folds", "--validation-fraction", "--no-mirror", "--threads", "--batch-size",
-                     "--mode", "--unfreeze", "--head", "--epochs", "--head-epochs", "--lr", "--block-lr-factor", "--augment", "--patience", "--optimizer", "--schedule",
-                     "--train-batchnorm", "--quiet", "--verbose", "--no-color" })
+        foreach (var option in new[] { "--base", "--base-model", "--out", "--seed", "--l2", "--folds", "--validation-fraction", "--no-refit", "--no-mirror", "--threads", "--batch-size",
+                     "--mode", "--unfreeze", "--head", "--epochs", "--head-epochs", "--lr", "--block-lr-factor", "--augment", "--patience", "--optimizer", "--weight-decay", "--schedule",
+                     "--train-batchnorm", "--resume", "--features", "--quiet", "--verbose", "--no-color" })
             Assert.Contains(option, help.StdOut);
     }
 }

@@ -23,28 +23,44 @@ public class DatasetLoaderTests
         Assert.Equal(300, dataset.Train.Count);
         Assert.Equal(100, dataset.Test.Count);
         Assert.Empty(dataset.Validation);
-        Assert.Equal(DatasetSplit.Test, dataset.ReportedSplit);
+        Assert.True(dataset.SplitsGiven);
         Assert.All(dataset.Counts(DatasetSplit.Train).Values, n => Assert.Equal(30, n));
     }
 
     [Fact]
-    public void WithoutSplitFoldersAStratifiedSeededSplitIsMade()
+    public void WithoutSplitFoldersEveryImageIsATrainingImage()
     {
         using var temp = new TestData.TempFolder();
         foreach (var label in new[] { "a", "b" })
             for (int i = 0; i < 10; i++)
                 Image(Path.Combine(temp.Path, label, $"{i}.png"));
 
-        var first = ImageDatasetLoader.Load(temp.Path, new DatasetOptions { Seed = 3, ValidationFraction = 0.2 });
-        var again = ImageDatasetLoader.Load(temp.Path, new DatasetOptions { Seed = 3, ValidationFraction = 0.2 });
-        var other = ImageDatasetLoader.Load(temp.Path, new DatasetOptions { Seed = 4, ValidationFraction = 0.2 });
+        var dataset = ImageDatasetLoader.Load(temp.Path);
+        Assert.Equal(20, dataset.Train.Count);
+        Assert.Empty(dataset.Validation);
+        Assert.False(dataset.SplitsGiven);
+        Assert.Equal(ImageDataset.NoSplits, dataset.SplitOrigin);
+    }
 
-        Assert.Equal(2, first.Validation.Count(i => i.Label == "a"));
-        Assert.Equal(2, first.Validation.Count(i => i.Label == "b"));
-        Assert.Equal(16, first.Train.Count);
-        Assert.Equal(first.Validation.Select(i => i.Path), again.Validation.Select(i => i.Path));
-        Assert.NotEqual(first.Validation.Select(i => i.Path), other.Validation.Select(i => i.Path));
-        Assert.Empty(first.Train.Select(i => i.Path).Intersect(first.Validation.Select(i => i.Path)));
+    [Fact]
+    public void TheTrainersHeldOutShareIsStratifiedAndSeeded()
+    {
+        using var temp = new TestData.TempFolder();
+        foreach (var label in new[] { "a", "b" })
+            for (int i = 0; i < 10; i++)
+                Image(Path.Combine(temp.Path, label, $"{i}.png"));
+        var dataset = ImageDatasetLoader.Load(temp.Path);
+        IReadOnlyList<LabeledImage> Held(int seed) =>
+            MlNetTransfer.Training.SplitPlan.For(dataset, new MlNetTransfer.Training.ImageClassifierTrainerOptions { Seed = seed }, MlNetTransfer.Training.HeadKind.LbfgsSoftmax, null).HeldOut;
+
+        var first = Held(3);
+        Assert.Equal(2, first.Count(i => i.Label == "a"));
+        Assert.Equal(2, first.Count(i => i.Label == "b"));
+        Assert.Equal(first.Select(i => i.Path), Held(3).Select(i => i.Path));
+        Assert.NotEqual(first.Select(i => i.Path), Held(4).Select(i => i.Path));
+        // A validation split of the user's is never added to: nothing is held out then.
+        var given = new ImageDataset(dataset.Source, "folders", dataset.Train.Skip(2).ToList(), dataset.Train.Take(2).ToList(), [], []);
+        Assert.Empty(MlNetTransfer.Training.SplitPlan.For(given, new MlNetTransfer.Training.ImageClassifierTrainerOptions(), MlNetTransfer.Training.HeadKind.TorchSharpMlp, null).HeldOut);
     }
 
     [Fact]
@@ -126,7 +142,7 @@ public class DatasetLoaderTests
     }
 
     [Fact]
-    public void TsvManifestWithoutSplitGetsSeededSplit()
+    public void TsvManifestWithoutSplitIsAllTrainingImages()
     {
         using var temp = new TestData.TempFolder();
         var lines = new List<string>();
@@ -141,8 +157,9 @@ public class DatasetLoaderTests
 
         var dataset = ImageDatasetLoader.Load(temp.File("data.tsv"));
 
-        Assert.Equal(8, dataset.Train.Count);
-        Assert.Equal(2, dataset.Validation.Count);
+        Assert.Equal(10, dataset.Train.Count);
+        Assert.Empty(dataset.Validation);
+        Assert.Equal(ImageDataset.NoSplitColumn, dataset.SplitOrigin);
     }
 
     [Fact]

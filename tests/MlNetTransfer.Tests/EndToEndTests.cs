@@ -27,7 +27,7 @@ public sealed class EndToEndTests : IClassFixture<EndToEndTests.TrainedSample>
         public TrainedSample()
         {
             var dataset = TestData.FashionSubset(classes: 4, train: 8, test: 4);
-            Trained = new TransferLearner(new TransferLearnerOptions { Head = new LinearHeadOptions { Folds = 4 } }).Train(dataset);
+            Trained = new ImageClassifierTrainer(new ImageClassifierTrainerOptions { Lbfgs = new LbfgsHeadOptions { Folds = 4 } }).Train(dataset);
             ZipPath = Temp.File("model.zip");
             Trained.Save(ZipPath);
         }
@@ -202,9 +202,9 @@ public sealed class EndToEndTests : IClassFixture<EndToEndTests.TrainedSample>
     public void SameSeedGivesTheSameModel()
     {
         var dataset = TestData.FashionSubset(classes: 3, train: 6, test: 3);
-        var options = new TransferLearnerOptions { Head = new LinearHeadOptions { Folds = 3, L2Grid = [1f, 30f] } };
-        using var first = new TransferLearner(options).Train(dataset);
-        using var second = new TransferLearner(options).Train(dataset);
+        var options = new ImageClassifierTrainerOptions { Lbfgs = new LbfgsHeadOptions { Folds = 3, L2Grid = [1f, 30f] } };
+        using var first = new ImageClassifierTrainer(options).Train(dataset);
+        using var second = new ImageClassifierTrainer(options).Train(dataset);
         Assert.Equal(first.Metadata.Head.L2, second.Metadata.Head.L2);
         var a = first.Reports[0].Images.Select(i => i.ActualProbability).ToArray();
         var b = second.Reports[0].Images.Select(i => i.ActualProbability).ToArray();

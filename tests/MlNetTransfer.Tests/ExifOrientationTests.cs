@@ -32,14 +32,12 @@ public class ExifOrientationTests
         }
 
         var preset = ConvBaseRegistry.Get("vgg16-torchvision").WithModelFile(Vgg16ShapedOnnx.WriteTorchvisionLike(temp.File("vgg.onnx")));
-        var ml = new MLContext(1);
-        // No feature cache: both vectors come from this one run, not one of them from an earlier run's batch.
-        using var featurizer = new ImageFeaturizer(ml, FeaturizerGraphCache.GetOrBuild(preset), new FeaturizerOptions { UseFeatureCache = false });
-        var features = featurizer.Featurize([new LabeledImage(exif, "x"), new LabeledImage(upright, "x")]).Images;
+        // No cache: both vectors come from this one run, not one of them from an earlier run's batch.
+        var features = ActivationStoreTests.Featurize(FeaturizerGraphCache.GetOrBuild(preset), [new LabeledImage(exif, "x"), new LabeledImage(upright, "x")], cacheRoot: null).Images;
         Assert.Equal(2, features.Count);
-        Assert.Equal(features[1].Features, features[0].Features); // training: identical, bit for bit
+        Assert.Equal(features[1].Plain, features[0].Plain); // training: identical, bit for bit
 
-        using var trained = new TransferLearner(new TransferLearnerOptions { ConvBase = preset, Head = new LinearHeadOptions { L2Grid = [1f], Folds = 2 } })
+        using var trained = new ImageClassifierTrainer(new ImageClassifierTrainerOptions { ConvBase = preset, Lbfgs = new LbfgsHeadOptions { L2Grid = [1f], Folds = 2 } })
             .Train(TestData.FashionSubset(3, 6, 3));
         trained.Save(temp.File("m.zip"));
         using var classifier = ImageClassifier.Load(temp.File("m.zip"));

@@ -46,63 +46,110 @@ public class FeatureShardTests
         Assert.Equal(21, paths.Count);
         Assert.Equal(21, paths.Distinct().Count());
         Assert.All(loaded, s => Assert.InRange(s.Records.Count, 7, 7));
-        // Training images carry their mirror view, held-out ones do not.
-        Assert.All(loaded.SelectMany(s => s.Records), r => Assert.Equal(r.RelativePath.StartsWith("train/"), r.Mirrored is not null));
+        // Training images carry their mirror view (what the L-BFGS head trains on), held-out ones only the plain one.
+        Assert.All(loaded.SelectMany(s => s.Records), r => Assert.Equal(r.RelativePath.StartsWith("train/") ? 2 : 1, r.Views.Count));
 
         var merged = Cli(temp.File("trainer"), ["train", data, "--out", temp.File("merged.zip"), "--l2", "1", .. shards.SelectMany(s => new[] { "--features", s })]);
         Assert.True(merged.ExitCode == 0, merged.StdOut + merged.StdErr);
-        Assert.Contains("imported 21 feature vectors from 3 shard(s)", merged.StdOut);
-        Assert.Contains("featurize train: 15 from the feature cache, 0 through the conv base", merged.StdOut);
-        Assert.Contains("featurize test: 6 from the feature cache, 0 through the conv base", merged.StdOut);
+        Assert.Contains("imported 21 images' views from 3 shard(s)", merged.StdOut);
+        Assert.Contains("featurize train: 15 from the cache, 0 through the conv base (0 views)", merged.StdOut);
+        Assert.Contains("featurize test: 6 from the cache, 0 through the conv base (0 views)", merged.StdOut);
 
         var plain = Cli(temp.File("plain"), "train", data, "--out", temp.File("plain.zip"), "--l2", "1");
         Assert.True(plain.ExitCode == 0, plain.StdOut + plain.StdErr);
-        Assert.DoesNotContain("from the feature cache", plain.StdOut);
+        Assert.Contains("featurize train: 0 from the cache, 15 through the conv base (30 views)", plain.StdOut);
         var test = Directory.GetFiles(Path.Combine(data, "test"), "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToList();
         Assert.Equal(Scores(temp.File("plain.zip"), test), Scores(temp.File("merged.zip"), test));
     }
 
     [Fact]
-    public void ShardOfAnotherBaseIsRefusedWithItsName()
+    public void FineTuningShardsServeFineTuning()
+    {
+        // The views of a fine-tuning run (freeze-boundary activations of the plain view and the crops), made on two
+        // "machines", then a fine-tuning run that imports them runs the frozen part on nothing and trains the same model.
+        using var temp = new TestData.TempFolder();
+        var data = SmallDataSet(temp);
+        var model = Vgg16ShapedOnnx.WriteTorchvisionLike(temp.File("vgg.onnx"));
+        string[] Recipe = ["--base", "vgg16-torchvision", "--base-model", model, "--mode", "fine-tune", "--unfreeze", "block5", "--augment", "1", "--threads", "2"];
+        var shards = new List<string>();
+        for (int i = 1; i <= 2; i++)
+        {
+            var shard = temp.File($"ft-{i}.shard");
+            var made = Cli(temp.File($"machine{i}"), ["featurize", data, "--shard", $"{i}/2", "--out", shard, .. Recipe]);
+            Assert.True(made.ExitCode == 0, made.StdOut + made.StdErr);
+            shards.Add(shard);
+        }
+        Assert.All(FeatureShard.Load(shards[0]).Records, r => Assert.Equal(r.RelativePath.StartsWith("train/") ? 2 : 1, r.Views.Count));
+        string[] Train(string zip) => ["train", data, "--out", zip, "--epochs", "2", "--head-epochs", "2", .. Recipe];
+        var merged = Cli(temp.File("trainer"), [.. Train(temp.File("merged.zip")), .. shards.SelectMany(s => new[] { "--features", s })]);
+        Assert.True(merged.ExitCode == 0, merged.StdOut + merged.StdErr);
+        Assert.Contains("featurize train: 15 from the cache, 0 through the conv base (0 views)", merged.StdOut);
+        var plain = Cli(temp.File("plain"), Train(temp.File("plain.zip")));
+        Assert.True(plain.ExitCode == 0, plain.StdOut + plain.StdErr);
+        var test = Directory.GetFiles(Path.Combine(data, "test"), "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(Scores(temp.File("plain.zip"), test), Scores(temp.File("merged.zip"), test));
+
+        // A shard of another cut (feature extraction's) is refused by name.
+        var other = Cli(temp.File("machine1"), ["featurize", data, "--out", temp.File("fe.shard"), "--base", "vgg16-torchvision", "--base-model", model]);
+        Assert.True(other.ExitCode == 0, other.StdOut + other.StdErr);
+        var refused = Cli(temp.File("trainer"), [.. Train(temp.File("x.zip")), "--features", temp.File("fe.shard")]);
+        Assert.Equal(1, refused.ExitCode);
+        Assert.Contains("fe.shard", refused.StdErr);
+        Assert.Contains("another conv base, preprocessing or freeze boundary", refused.StdErr);
+    }
+
+    private static FeatureShard Sample(int length, string cutKey) => new()
+    {
+        CutKey = cutKey, ConvBase = "resnet18", Tensor = "Features", Shape = [length], Index = 0, Count = 1,
+        Records = Enumerable.Range(0, 3).Select(i => new ShardRecord(new string((char)('a' + i), 64), $"train/x/{i}.png", "x",
+            [("plain", Enumerable.Range(0, length).Select(v => (float)v + i).ToArray()), ("mirror", Enumerable.Range(0, length).Select(v => -(float)v).ToArray())])).ToList(),
+    };
+
+    [Fact]
+    public void ShardOfAnotherCutIsRefusedWithItsName()
     {
         using var temp = new TestData.TempFolder();
-        var shard = new FeatureShard
-        {
-            FeaturizerKey = new string('a', 64), ConvBase = "vgg16-keras", FeatureLength = 2, Index = 0, Count = 1,
-            Records = [new ShardRecord(new string('b', 64), "train/x/1.png", "x", [1f, 2f], null)],
-        };
         var file = temp.File("other.shard");
-        shard.Save(file);
-        var cache = new FeatureCache(temp.File("cache"), new string('c', 64), 2);
-        var e = Assert.Throws<DatasetException>(() => FeatureShard.Load(file).ImportInto(cache, file));
+        Sample(2, new string('a', 64)).Save(file);
+        var store = new ActivationStore(temp.File("cache"), new string('c', 64), [2]);
+        var e = Assert.Throws<DatasetException>(() => FeatureShard.ImportInto(store, file));
         Assert.Contains(file, e.Message);
         Assert.Contains("another conv base", e.Message);
+        Assert.Equal(0, store.Count);
     }
 
     [Fact]
-    public void TruncatedOrForeignShardFileIsOneClearError()
+    public void DamagedCutOrForeignShardFileIsOneClearErrorAndImportsNothing()
     {
         using var temp = new TestData.TempFolder();
-        var shard = new FeatureShard
-        {
-            FeaturizerKey = new string('a', 64), ConvBase = "resnet18", FeatureLength = 4, Index = 0, Count = 1,
-            Records = Enumerable.Range(0, 3).Select(i => new ShardRecord(new string((char)('a' + i), 64), $"train/x/{i}.png", "x", [1f, 2f, 3f, 4f], [4f, 3f, 2f, 1f])).ToList(),
-        };
+        var shard = Sample(4, new string('a', 64));
         var file = temp.File("ok.shard");
         shard.Save(file);
         var roundTrip = FeatureShard.Load(file);
-        Assert.Equal(shard.Records.Select(r => r.Mirrored), roundTrip.Records.Select(r => r.Mirrored));
+        Assert.Equal(shard.Records.SelectMany(r => r.Views.Select(v => v.Values)), roundTrip.Records.SelectMany(r => r.Views.Select(v => v.Values)));
+        var store = new ActivationStore(temp.File("cache"), shard.CutKey, [4]);
+        Assert.Equal(3, FeatureShard.ImportInto(store, file));
+        Assert.Equal(6, store.Count);
 
         var bytes = File.ReadAllBytes(file);
         File.WriteAllBytes(temp.File("cut.shard"), bytes.AsSpan(0, bytes.Length - 20).ToArray());
-        Assert.Contains("truncated", Assert.Throws<DatasetException>(() => FeatureShard.Load(temp.File("cut.shard"))).Message);
+        Assert.Contains("cut short", Assert.Throws<DatasetException>(() => FeatureShard.Load(temp.File("cut.shard"))).Message);
+        // One flipped byte inside the values: refused before anything is imported.
+        var flipped = bytes.ToArray();
+        flipped[flipped.Length - 30] ^= 0x10;
+        File.WriteAllBytes(temp.File("flipped.shard"), flipped);
+        var fresh = new ActivationStore(temp.File("cache2"), shard.CutKey, [4]);
+        var damaged = Assert.Throws<DatasetException>(() => FeatureShard.ImportInto(fresh, temp.File("flipped.shard")));
+        Assert.Contains("flipped.shard", damaged.Message);
+        Assert.Contains("damaged", damaged.Message);
+        Assert.Equal(0, fresh.Count);
         File.WriteAllText(temp.File("text.shard"), "hello");
         var foreign = Assert.Throws<DatasetException>(() => FeatureShard.Load(temp.File("text.shard")));
         Assert.Contains("text.shard", foreign.Message);
         Assert.Contains("not a feature shard", foreign.Message);
     }
 
-    private static List<float> Scores(string zip, IEnumerable<string> images)
+    internal static List<float> Scores(string zip, IEnumerable<string> images)
     {
         using var classifier = ImageClassifier.Load(zip);
         return images.SelectMany(i => classifier.Predict(i).Scores.Select(s => s.Score)).ToList();

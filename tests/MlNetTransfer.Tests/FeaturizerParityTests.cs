@@ -59,16 +59,16 @@ public class FeaturizerParityTests
         var data = ml.Data.LoadFromEnumerable(images.Select(p => new PathRow { ImagePath = p }).ToList());
         var chain = ml.Transforms.FeaturizeImages(graph).Fit(data).Transform(data).GetColumn<float[]>("Features").ToArray();
 
-        using var featurizer = new ImageFeaturizer(ml, graph, new FeaturizerOptions { BatchSize = 4 });
-        var batched = featurizer.Featurize(images.Select(p => new MlNetTransfer.Data.LabeledImage(p, "x")).ToList(), mirror: true);
+        var batched = ActivationStoreTests.Featurize(graph, images.Select(p => new MlNetTransfer.Data.LabeledImage(p, "x")).ToList(), cacheRoot: null,
+            new ViewPlan(Mirror: true, Crops: 0, CropFlip: false, Seed: 0));
 
         Assert.Equal(images, batched.Images.Select(i => i.Image.Path));
         for (int i = 0; i < images.Length; i++)
         {
-            var diff = chain[i].Zip(batched.Images[i].Features, (a, b) => Math.Abs(a - b)).Max();
+            var diff = chain[i].Zip(batched.Images[i].Plain, (a, b) => Math.Abs(a - b)).Max();
             Assert.True(diff <= 1e-4, $"image {i}: max abs diff {diff}");
             // The mirrored view is a different image: its features differ.
-            Assert.True(chain[i].Zip(batched.Images[i].MirroredFeatures!, (a, b) => Math.Abs(a - b)).Max() > 1e-3);
+            Assert.True(chain[i].Zip(batched.Images[i].Views[1], (a, b) => Math.Abs(a - b)).Max() > 1e-3);
         }
     }
 
@@ -84,9 +84,8 @@ public class FeaturizerParityTests
         bytes[0] = 0xFF; bytes[1] = 0xD8; bytes[2] = 0xFF;
         File.WriteAllBytes(corrupt, bytes);
 
-        var ml = new MLContext(1);
-        using var featurizer = new ImageFeaturizer(ml, FeaturizerGraphCache.GetOrBuild(ConvBaseRegistry.Get("resnet18")));
-        var result = featurizer.Featurize(new[] { good[0], corrupt, good[1] }.Select(p => new MlNetTransfer.Data.LabeledImage(p, "x")).ToList());
+        var result = ActivationStoreTests.Featurize(FeaturizerGraphCache.GetOrBuild(ConvBaseRegistry.Get("resnet18")),
+            new[] { good[0], corrupt, good[1] }.Select(p => new MlNetTransfer.Data.LabeledImage(p, "x")).ToList(), cacheRoot: null);
 
         Assert.Equal(good, result.Images.Select(i => i.Image.Path));
         var skipped = Assert.Single(result.Unreadable);

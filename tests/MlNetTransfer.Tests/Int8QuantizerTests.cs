@@ -50,7 +50,7 @@ public class Int8QuantizerTests : IClassFixture<Int8QuantizerTests.QuantizedResN
 
         public static Int8QuantizationOptions Options => new() { CalibrationImages = CalibrationImages, CalibrationThreads = 2 };
 
-        public FeaturizerGraphFile Graph { get; }
+        internal FeaturizerGraphFile Graph { get; }
 
         public ModelProto Fp32 { get; }
 
@@ -60,7 +60,7 @@ public class Int8QuantizerTests : IClassFixture<Int8QuantizerTests.QuantizedResN
 
         public ModelProto Model { get; }
 
-        public Int8QuantizationReport Report { get; }
+        internal Int8QuantizationReport Report { get; }
 
         /// <summary>Batches the quantizer asked for.</summary>
         public int BatchesRead { get; private set; }

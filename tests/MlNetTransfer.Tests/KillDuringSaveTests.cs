@@ -13,7 +13,7 @@ public class KillDuringSaveTests
     {
         using var temp = new TestData.TempFolder();
         var source = temp.File("source.zip");
-        using (var trained = new TransferLearner(new TransferLearnerOptions { Head = new LinearHeadOptions { L2Grid = [1f], Folds = 2 } })
+        using (var trained = new ImageClassifierTrainer(new ImageClassifierTrainerOptions { Lbfgs = new LbfgsHeadOptions { L2Grid = [1f], Folds = 2 } })
                    .Train(TestData.FashionSubset(3, 4, 2)))
             trained.Save(source);
         var target = temp.File("model.zip");

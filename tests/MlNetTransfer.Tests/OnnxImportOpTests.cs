@@ -1,6 +1,6 @@
 using MlNetTransfer.Onnx;
 using MlNetTransfer.Tests.Fixtures;
-using MlNetTransfer.Training.OnnxImport;
+using MlNetTransfer.TorchSharp.OnnxImport;
 using Onnx;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -1,7 +1,7 @@
 using MlNetTransfer.Backbones;
 using MlNetTransfer.Onnx;
 using MlNetTransfer.Tests.Fixtures;
-using MlNetTransfer.Training.OnnxImport;
+using MlNetTransfer.TorchSharp.OnnxImport;
 using Onnx;
 using TorchSharp;
 using Xunit.Abstractions;

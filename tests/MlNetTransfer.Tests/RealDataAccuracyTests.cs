@@ -13,7 +13,7 @@ public class RealDataAccuracyTests
     public void HymenopteraValidationAccuracyReachesTheTutorialsFixedFeatureExtractor()
     {
         TestData.RequireShared(TestData.Hymenoptera);
-        using var trained = new TransferLearner().Train(TestData.Hymenoptera);
+        using var trained = new ImageClassifierTrainer().Train(TestData.Hymenoptera);
         var report = trained.Reports[0];
         Assert.Equal("validation", report.Split);
         Assert.Equal(153, report.Count);
@@ -24,7 +24,7 @@ public class RealDataAccuracyTests
     public void Caltech101SixClassesTestAccuracy()
     {
         TestData.RequireShared(TestData.Caltech);
-        using var trained = new TransferLearner().Train(TestData.Caltech);
+        using var trained = new ImageClassifierTrainer().Train(TestData.Caltech);
         var report = trained.Reports[0];
         Assert.Equal("test", report.Split);
         Assert.True(report.MicroAccuracy >= 0.98, $"test accuracy {report.MicroAccuracy:F4} < 0.98");

@@ -23,9 +23,13 @@ public class ResumeTests
         string[] Args(string zip) => ["train", temp.File("data.csv"), "--out", zip, "--base", "vgg16-torchvision", "--base-model", model,
             "--mode", "fine-tune", "--head-epochs", "3", "--epochs", "8", "--patience", "8", "--augment", "2", "--threads", "2"];
 
-        var whole = Processes.Run(Processes.CliDll, Args(temp.File("whole.zip")));
+        // Its own cache: the checkpoints live there (checkpoints/), named by the run's data and options.
+        var cache = temp.File("cache");
+        var checkpoints = Path.Combine(cache, "checkpoints");
+        string[] Checkpoints() => Directory.Exists(checkpoints) ? Directory.GetFiles(checkpoints, "*.ckpt") : [];
+        var whole = Processes.RunWith(new Dictionary<string, string> { ["MLNETTRANSFER_CACHE"] = cache }, Processes.CliDll, Args(temp.File("whole.zip")));
         Assert.True(whole.ExitCode == 0, whole.StdOut + whole.StdErr);
-        Assert.False(Directory.Exists(temp.File("whole.checkpoint")), "a finished run leaves no checkpoint");
+        Assert.Empty(Checkpoints()); // a finished run's checkpoint goes once its model is saved
 
         // Kill the second run (SIGKILL: no clean-up at all) once it has reported fine-tuning epoch 3.
         var zip = temp.File("resumed.zip");
@@ -34,6 +38,7 @@ public class ResumeTests
         foreach (var argument in Args(zip).Prepend(Processes.CliDll))
             info.ArgumentList.Add(argument);
         info.Environment["NO_COLOR"] = "1";
+        info.Environment["MLNETTRANSFER_CACHE"] = cache;
         using (var process = Process.Start(info)!)
         {
             _ = process.StandardError.ReadToEndAsync();
@@ -44,11 +49,12 @@ public class ResumeTests
             Assert.NotNull(line);
         }
         Assert.False(File.Exists(zip));
-        Assert.True(File.Exists(Path.Combine(temp.File("resumed.checkpoint"), "main.ckpt")));
+        Assert.Single(Checkpoints(), c => Path.GetFileName(c).StartsWith("main-", StringComparison.Ordinal));
 
-        var resumed = Processes.Run(Processes.CliDll, [.. Args(zip), "--resume"]);
+        var resumed = Processes.RunWith(new Dictionary<string, string> { ["MLNETTRANSFER_CACHE"] = cache }, Processes.CliDll, [.. Args(zip), "--resume"]);
         Assert.True(resumed.ExitCode == 0, resumed.StdOut + resumed.StdErr);
         Assert.Contains("resuming from", resumed.StdOut);
+        Assert.Empty(Checkpoints());
 
         Assert.Equal(ModelArchive.ReadEmbeddedOnnx(temp.File("whole.zip")), ModelArchive.ReadEmbeddedOnnx(zip));
         var a = ModelArchive.ReadMetadata(temp.File("whole.zip"))!.FineTune!;

@@ -30,7 +30,7 @@ public sealed class ServingTests : IClassFixture<ServingTests.SmallModel>
         {
             var preset = ConvBaseRegistry.Get("vgg16-torchvision").WithModelFile(Vgg16ShapedOnnx.WriteTorchvisionLike(Temp.File("vgg.onnx")));
             var dataset = TestData.FashionSubset(4, 6, 5);
-            using var trained = new TransferLearner(new TransferLearnerOptions { ConvBase = preset, Head = new LinearHeadOptions { L2Grid = [1f], Folds = 2 } }).Train(dataset);
+            using var trained = new ImageClassifierTrainer(new ImageClassifierTrainerOptions { ConvBase = preset, Lbfgs = new LbfgsHeadOptions { L2Grid = [1f], Folds = 2 } }).Train(dataset);
             Zip = Temp.File("model.zip");
             trained.Save(Zip);
             Images = dataset.Test.Select(i => i.Path).ToList();

@@ -82,9 +82,9 @@ public class Vgg16PresetTests
         using var temp = new TestData.TempFolder();
         var preset = ConvBaseRegistry.Resolve(presetName, WriteGraph(presetName, temp));
         var dataset = TestData.FashionSubset(classes: 3, train: 6, test: 3);
-        var options = new TransferLearnerOptions { ConvBase = preset, Head = new LinearHeadOptions { L2Grid = [0.1f, 10f], Folds = 2 } };
+        var options = new ImageClassifierTrainerOptions { ConvBase = preset, Lbfgs = new LbfgsHeadOptions { L2Grid = [0.1f, 10f], Folds = 2 } };
 
-        using var trained = new TransferLearner(options).Train(dataset);
+        using var trained = new ImageClassifierTrainer(options).Train(dataset);
         var zip = temp.File("vgg.zip");
         trained.Save(zip);
 

@@ -39,7 +39,7 @@ public sealed class WebSampleTests : IClassFixture<WebSampleTests.ServedModel>
             {
                 ZipPath = Temp.File("model.zip");
                 List<string> images;
-                using (var trained = new TransferLearner(new TransferLearnerOptions { Head = new LinearHeadOptions { Folds = 3 } }).Train(TestData.FashionSubset(3, 6, 3)))
+                using (var trained = new ImageClassifierTrainer(new ImageClassifierTrainerOptions { Lbfgs = new LbfgsHeadOptions { Folds = 3 } }).Train(TestData.FashionSubset(3, 6, 3)))
                 {
                     trained.Save(ZipPath);
                     images = trained.Reports[0].Images.Select(i => i.Path).ToList();

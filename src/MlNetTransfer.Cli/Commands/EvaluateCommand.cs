@@ -41,7 +41,7 @@ public sealed class EvaluateCommand : Command<EvaluateSettings>
     public override int Execute(CommandContext context, EvaluateSettings settings, CancellationToken cancellationToken)
     {
         var console = ConsoleFactory.Create(settings);
-        var dataset = ImageDatasetLoader.Load(settings.Data, new DatasetOptions { ValidationFraction = 0 }, requireTrainable: false);
+        var dataset = ImageDatasetLoader.Load(settings.Data, requireTrainable: false);
         var (name, images) = Select(dataset, settings.Split.ToLowerInvariant());
         using var classifier = ImageClassifier.Load(settings.Model, validation: settings.Validation);
         var known = classifier.Classes.ToHashSet(StringComparer.Ordinal);
@@ -98,7 +98,7 @@ public sealed class EvaluateCommand : Command<EvaluateSettings>
         "test" => ("test", dataset.Test),
         "all" => ("all", dataset.All.ToList()),
         // A folder without split folders is all evaluation data; with them, the held-out split.
-        _ when dataset.SplitOrigin is not ("folders" or "manifest") => ("all", dataset.All.ToList()),
+        _ when !dataset.SplitsGiven => ("all", dataset.All.ToList()),
         _ when dataset.Validation.Count > 0 => ("validation", dataset.Validation),
         _ when dataset.Test.Count > 0 => ("test", dataset.Test),
         _ => ("all", dataset.All.ToList()),

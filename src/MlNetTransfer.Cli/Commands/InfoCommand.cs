@@ -52,7 +52,9 @@ public sealed class InfoCommand : Command<InfoSettings>
         Row("conv base", $"{metadata.ConvBase.Name} ({metadata.ConvBase.Description})");
         Row("preprocessing", metadata.ConvBase.Preprocessing);
         Row("features", $"{metadata.ConvBase.FeatureLength} ({metadata.ConvBase.Pooling} pooling)");
-        Row("head", metadata.Head.Kind + (metadata.Head.CrossValidation.Count > 0 ? string.Create(CultureInfo.InvariantCulture, $", L2 {metadata.Head.L2:G4} by cross-validation") : ""));
+        var head = metadata.Head;
+        Row("head", head.Kind + (head.L2 is { } l2 ? string.Create(CultureInfo.InvariantCulture, $", L2 {l2:G4}{(head.CrossValidation.Count > 0 ? " by cross-validation" : "")}") : "")
+                    + (head.WeightDecay is { } decay ? string.Create(CultureInfo.InvariantCulture, $", weight decay {decay:G4}") : ""));
         if (metadata.FineTune is { } ft)
         {
             if (ft.UnfrozenBlocks.Count > 0)
@@ -62,6 +64,9 @@ public sealed class InfoCommand : Command<InfoSettings>
         Row("data", $"{metadata.Training.Data} ({metadata.Training.SplitOrigin}); " +
                     string.Join(", ", metadata.Training.ImagesPerSplit.Where(kv => kv.Value > 0).Select(kv => $"{kv.Key} {kv.Value}")) +
                     $"; {metadata.Training.SkippedFiles} file(s) skipped");
+        var t = metadata.Training;
+        Row("images in the model", t.Refit ? $"{t.ImagesInModel} (refit on every labelled training image; {t.HeldOut} were held out first to choose)"
+            : t.HeldOut > 0 ? $"{t.ImagesInModel} ({t.HeldOut} held out to choose, not trained on)" : t.ImagesInModel.ToString(CultureInfo.InvariantCulture));
         Row("seed", metadata.Training.Seed.ToString(CultureInfo.InvariantCulture));
         Row("options", string.Join(", ", metadata.Training.Options.Select(kv => $"{kv.Key}={kv.Value}")));
         foreach (var m in metadata.Metrics)

@@ -1,9 +1,7 @@
 using System.ComponentModel;
 using System.Globalization;
-using MlNetTransfer.Backbones;
 using MlNetTransfer.Cli.Rendering;
 using MlNetTransfer.Data;
-using MlNetTransfer.Featurization;
 using MlNetTransfer.Reporting;
 using MlNetTransfer.Training;
 using Spectre.Console;
@@ -11,7 +9,7 @@ using Spectre.Console.Cli;
 
 namespace MlNetTransfer.Cli.Commands;
 
-public sealed class LrFindSettings : TrainingSettings
+public sealed class LrFindSettings : RecipeSettings
 {
     [CommandArgument(0, "<data>")]
     [Description("Labelled images, as for train.")]
@@ -36,28 +34,45 @@ public sealed class LrFindSettings : TrainingSettings
     [Description("Where to save the loss-vs-learning-rate plot (PNG).")]
     [DefaultValue("lr-find.png")]
     public string Plot { get; init; } = "lr-find.png";
+
+    internal override TrainerTask Task => TrainerTask.FindLearningRate;
+
+    internal LearningRateRange Range => new() { Start = Start, End = End, Steps = Steps };
+
+    internal override string? MoreErrors()
+    {
+        try
+        {
+            Range.Validate();
+            return null;
+        }
+        catch (TrainingOptionsException e)
+        {
+            return OptionFlags.Translate(e.Message);
+        }
+    }
 }
 
-/// <summary><c>lr-find</c>: fastai's learning-rate range test for the chosen recipe; prints a suggestion and saves the plot.</summary>
+/// <summary>
+/// <c>lr-find</c>: flags -> <see cref="ImageClassifierTrainer.FindLearningRate(ImageDataset, LearningRateRange?, IProgress{Progress.ProgressEvent}?, CancellationToken)"/>
+/// (fastai's range test for the TorchSharp head or fine-tuning); prints the suggestion and saves the plot.
+/// </summary>
 public sealed class LrFindCommand : Command<LrFindSettings>
 {
     public override int Execute(CommandContext context, LrFindSettings settings, CancellationToken cancellationToken)
     {
-        if (settings.Start <= 0 || settings.End <= settings.Start || settings.Steps < 10)
-            throw new ArgumentException("--start must be > 0, --end > --start and --steps >= 10");
         var console = ConsoleFactory.Create(settings);
-        var preset = ConvBaseRegistry.Resolve(settings.Base, settings.BaseModel);
-        var datasetOptions = settings.DatasetOptions();
-        var dataset = ImageDatasetLoader.Load(settings.Data, datasetOptions);
-        var options = TrainCommand.FineTuneOptionsOf(settings, preset, datasetOptions, settings.FeaturizerOptions(),
-            settings.Mode == "fine-tune", settings.Head, settings.Unfreeze);
+        var options = settings.Options();
+        var dataset = ImageDatasetLoader.Load(settings.Data, options.Data);
         var progress = new ConsoleProgress(console, settings.Quiet);
-        var sweep = progress.Run(() => new FineTuneLearner(options).FindLearningRate(dataset, settings.Start, settings.End, settings.Steps, progress, cancellationToken));
+        var sweep = progress.Run(() => new ImageClassifierTrainer(options).FindLearningRate(dataset, settings.Range, progress, cancellationToken));
 
         ReportCharts.SavePng(ReportCharts.LearningRate(sweep.Points.Select(p => (p.LearningRate, p.Loss, p.SmoothedLoss)).ToList(), sweep.Suggested), settings.Plot);
         console.MarkupLine(string.Create(CultureInfo.InvariantCulture,
-            $"Suggested learning rate: [bold]{sweep.Suggested:0.0e0}[/] (steepest descent of the smoothed loss); the loss was lowest at {sweep.MinimumLossRate:0.0e0}{(sweep.Diverged ? $", and diverged by {sweep.Points[^1].LearningRate:0.0e0}" : "")}."));
-        console.MarkupLine($"Use it with: train {Markup.Escape(settings.Data)} --mode {settings.Mode} --head {settings.Head} --lr {sweep.Suggested.ToString("0.0e0", CultureInfo.InvariantCulture)}");
+            $"Suggested learning rate: [bold]{sweep.Suggested:0.0e0}[/] (fastai's valley: well inside the stretch where the smoothed loss falls); the loss was lowest at {sweep.MinimumLossRate:0.0e0}{(sweep.Diverged ? $", and diverged by {sweep.Points[^1].LearningRate:0.0e0}" : "")}."));
+        // The range test ran the head it says; without --head that is the softmax one (train's default there would be lbfgs).
+        var head = settings.Head is { } given ? $" --head {given}" : options.Mode == TrainingMode.FeatureExtraction ? " --head torch-softmax" : "";
+        console.MarkupLine($"Use it with: train {Markup.Escape(settings.Data)} --mode {settings.Mode}{Markup.Escape(head)} --lr {sweep.Suggested.ToString("0.0e0", CultureInfo.InvariantCulture)}");
         console.MarkupLine($"Plot: {Markup.Escape(Path.GetFullPath(settings.Plot))}");
         return 0;
     }

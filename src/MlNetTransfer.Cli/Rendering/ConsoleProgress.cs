@@ -48,8 +48,13 @@ public sealed class ConsoleProgress(IAnsiConsole console, bool quiet) : IProgres
                 if (note.IsWarning || !quiet)
                     console.MarkupLine(note.IsWarning ? $"[yellow]warning:[/] {Markup.Escape(note.Text)}" : $"[grey]{Markup.Escape(note.Text)}[/]");
                 break;
-            case FeaturesCached cached when !quiet && cached.FromCache > 0:
-                console.MarkupLine($"[grey]  {Markup.Escape(cached.Stage)}: {cached.FromCache} from the feature cache, {cached.Computed} through the conv base[/]");
+            case FeaturesCached cached when !quiet:
+                if (cached.Damaged > 0)
+                    console.MarkupLine($"[yellow]warning:[/] {Markup.Escape(cached.Stage)}: {cached.Damaged} damaged cache entries (checksum) were computed again");
+                var speed = cached.ViewsComputed > 0 && cached.Elapsed.TotalSeconds > 0
+                    ? string.Create(CultureInfo.InvariantCulture, $" in {cached.Elapsed.TotalSeconds:F1} s ({cached.ViewsComputed / cached.Elapsed.TotalSeconds:F1} views/s)")
+                    : "";
+                console.MarkupLine($"[grey]  {Markup.Escape(cached.Stage)}: {cached.FromCache} from the cache, {cached.Computed} through the conv base ({cached.ViewsComputed} views){speed}[/]");
                 break;
             case EpochFinished epoch when !quiet:
                 if (_epochHeaderFor != epoch.Phase)

@@ -38,11 +38,11 @@ public static class ReportRenderer
             console.MarkupLine($"  ... and {skipped.Count - shown} more (--verbose lists all; the metrics JSON has every one)");
     }
 
-    public static void CrossValidation(IAnsiConsole console, IReadOnlyList<CrossValidationResult> rows, float chosen)
+    public static void CrossValidation(IAnsiConsole console, IReadOnlyList<CrossValidationResult> rows, float? chosen)
     {
         if (rows.Count == 0)
             return;
-        var table = new Table().Title("[bold]Head regularization[/] (cross-validation on the training split)")
+        var table = new Table().Title("[bold]Head regularization[/] (cross-validation on the training images)")
             .AddColumn(new TableColumn("L2").RightAligned()).AddColumn(new TableColumn("accuracy").RightAligned()).AddColumn(new TableColumn("log-loss").RightAligned());
         foreach (var r in rows)
         {

@@ -4,7 +4,7 @@ namespace MlNetTransfer.Backbones;
 /// ONNX files that arrive with NuGet packages. Microsoft.ML.DnnImageFeaturizer.ResNet18 copies its models to
 /// <c>DnnImageModels/</c> in the output folder of every project that (transitively) references it.
 /// </summary>
-public static class PackagedModels
+internal static class PackagedModels
 {
     /// <summary>Folder holding <c>ResNet18Onnx/</c> and <c>ResNetPrepOnnx/</c>; <c>MLNETTRANSFER_DNN_MODELS</c> overrides it.</summary>
     public static string DnnImageModelsFolder =>

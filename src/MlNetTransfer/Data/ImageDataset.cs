@@ -20,8 +20,17 @@ public sealed class ImageDataset
     /// <summary>Folder or manifest the data came from.</summary>
     public string Source { get; }
 
-    /// <summary>How the splits were made: "folders", "manifest", or the seeded split's description.</summary>
+    /// <summary>How the splits were given: "folders", "manifest", or <see cref="NoSplits"/> / <see cref="NoSplitColumn"/> (all training images).</summary>
     public string SplitOrigin { get; }
+
+    /// <summary><see cref="SplitOrigin"/> of a folder without split folders.</summary>
+    public const string NoSplits = "no split folders";
+
+    /// <summary><see cref="SplitOrigin"/> of a manifest without a split column.</summary>
+    public const string NoSplitColumn = "manifest without a split column";
+
+    /// <summary>The data came with its splits (folders or a split column), rather than as one pool of training images.</summary>
+    public bool SplitsGiven => SplitOrigin is "folders" or "manifest";
 
     /// <summary>Class names, ordinal order (the order of score vectors).</summary>
     public IReadOnlyList<string> Classes { get; }
@@ -37,9 +46,6 @@ public sealed class ImageDataset
         DatasetSplit.Validation => Validation,
         _ => Test,
     };
-
-    /// <summary>The split metrics are reported on: validation when there is one, else test.</summary>
-    public DatasetSplit ReportedSplit => Validation.Count > 0 ? DatasetSplit.Validation : DatasetSplit.Test;
 
     /// <summary>Images per class, per split (for the summary table).</summary>
     public IReadOnlyDictionary<string, int> Counts(DatasetSplit split) =>

@@ -14,7 +14,10 @@ public static class ImageDatasetLoader
         ["test"] = DatasetSplit.Test,
     };
 
-    /// <summary>Loads a folder or manifest and, when <paramref name="requireTrainable"/>, checks that it can be trained on.</summary>
+    /// <summary>
+    /// Loads a folder or manifest and, when <paramref name="requireTrainable"/>, checks that it can be trained on. Without
+    /// split folders (or a split column) every image is a training image.
+    /// </summary>
     public static ImageDataset Load(string path, DatasetOptions? options = null, bool requireTrainable = true)
     {
         options ??= new DatasetOptions();
@@ -41,9 +44,8 @@ public static class ImageDatasetLoader
 
         if (splitDirs.Count == 0)
         {
-            var all = ReadClassFolders(root, skipped);
-            var (train, validation) = StratifiedSplitter.Split(all, options.ValidationFraction, options.Seed);
-            return new ImageDataset(root, StratifiedSplitter.Describe(options.ValidationFraction, options.Seed), train, validation, [], skipped);
+            // One pool of labelled images: all of it is training data; the trainer holds out what it needs to choose.
+            return new ImageDataset(root, ImageDataset.NoSplits, ReadClassFolders(root, skipped), [], [], skipped);
         }
 
         if (!splitDirs.Any(d => SplitFolders[Path.GetFileName(d)] == DatasetSplit.Train))

@@ -5,7 +5,7 @@ using SkiaSharp;
 namespace MlNetTransfer.Data;
 
 /// <summary>The header of an image file: format, size, EXIF orientation.</summary>
-public sealed record ImageHeader(string Format, int Width, int Height, SKEncodedOrigin Origin)
+internal sealed record ImageHeader(string Format, int Width, int Height, SKEncodedOrigin Origin)
 {
     public long Pixels => (long)Width * Height;
 
@@ -14,7 +14,7 @@ public sealed record ImageHeader(string Format, int Width, int Height, SKEncoded
 }
 
 /// <summary>A decoded image ready for ML.NET, or why there is none.</summary>
-public sealed record DecodedImage(MLImage? Image, ImageHeader? Header, string? Rejection, string? Warning);
+internal sealed record DecodedImage(MLImage? Image, ImageHeader? Header, string? Rejection, string? Warning);
 
 /// <summary>
 /// The one entry point that reads an image file for training and prediction. The header is read first (format, size,
@@ -23,7 +23,7 @@ public sealed record DecodedImage(MLImage? Image, ImageHeader? Header, string? R
 /// <c>LoadImages</c> makes them (Skia's default decode, premultiplied, then 32-bit), then turned upright by the EXIF
 /// orientation, so gray, 16-bit, palette, alpha and CMYK files all arrive as the same kind of RGB image.
 /// </summary>
-public static class ImageDecoder
+internal static class ImageDecoder
 {
     /// <summary>Reads the header only, or returns why the file is not a usable image.</summary>
     public static (ImageHeader? Header, string? Rejection) ReadHeader(ReadOnlySpan<byte> bytes, ImageValidationOptions options)

@@ -4,7 +4,7 @@ namespace MlNetTransfer.Data;
 /// Cheap checks made while listing files (extension, existence, size, magic bytes), so a text file named .jpg or a
 /// placeholder GIF is skipped with a reason before any decoding. Decoding errors are caught later, per image.
 /// </summary>
-public static class ImageFileCheck
+internal static class ImageFileCheck
 {
     /// <summary>Extensions read as images (the formats ML.NET's image loader decodes).</summary>
     public static readonly IReadOnlySet<string> Extensions =

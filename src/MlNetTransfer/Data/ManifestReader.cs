@@ -3,9 +3,9 @@ namespace MlNetTransfer.Data;
 /// <summary>
 /// A CSV or TSV manifest: <c>path,label[,split]</c>, one image a row, an optional header row, <c>#</c> comments.
 /// Relative paths resolve against the manifest's folder. The split column takes train, val/validation or test;
-/// without it, a seeded stratified split is made.
+/// without it, every row is a training image.
 /// </summary>
-public static class ManifestReader
+internal static class ManifestReader
 {
     public static ImageDataset Read(string manifestPath, DatasetOptions options)
     {
@@ -59,8 +59,7 @@ public static class ManifestReader
         }
         if (rows.Any(r => r.Split is not null))
             throw new DatasetException($"{manifestPath}: some rows have a split column and some do not; give it on every row or none.");
-        var (train, validation) = StratifiedSplitter.Split(rows.Select(r => r.Image).ToList(), options.ValidationFraction, options.Seed);
-        return new ImageDataset(manifestPath, StratifiedSplitter.Describe(options.ValidationFraction, options.Seed), train, validation, [], skipped);
+        return new ImageDataset(manifestPath, ImageDataset.NoSplitColumn, rows.Select(r => r.Image).ToList(), [], [], skipped);
     }
 
     /// <summary>The image paths of a manifest (first column), labels optional: what <c>predict</c> reads.</summary>

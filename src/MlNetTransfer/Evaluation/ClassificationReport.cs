@@ -40,8 +40,15 @@ public sealed class ClassificationReport
     /// <summary>Every image with its prediction (for top losses and most-confused pairs).</summary>
     public required IReadOnlyList<EvaluatedImage> Images { get; init; }
 
+    /// <summary>
+    /// These are the saved model's predictions; false for the held-out estimate made before a refit on all the images
+    /// (that model was not saved: the saved one trained on these images too).
+    /// </summary>
+    public bool OfSavedModel { get; init; } = true;
+
     /// <summary>Builds the report from per-image class probabilities (in <paramref name="classes"/> order).</summary>
-    public static ClassificationReport Create(string split, IReadOnlyList<string> classes, IReadOnlyList<(string Path, string Actual, float[] Probabilities)> results)
+    public static ClassificationReport Create(string split, IReadOnlyList<string> classes, IReadOnlyList<(string Path, string Actual, float[] Probabilities)> results,
+        bool ofSavedModel = true)
     {
         int k = classes.Count;
         var index = classes.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i);
@@ -51,7 +58,7 @@ public sealed class ClassificationReport
         foreach (var (path, actual, p) in results)
         {
             int truth = index.TryGetValue(actual, out var t) ? t : throw new ArgumentException($"'{path}': class '{actual}' is not one the model knows ({string.Join(", ", classes)}).");
-            int predicted = Training.LinearHeadTrainer.ArgMax(p);
+            int predicted = Training.LbfgsHeadTrainer.ArgMax(p);
             confusion[truth][predicted]++;
             logLoss -= Math.Log(Math.Max(p[truth], 1e-15));
             images.Add(new EvaluatedImage(path, actual, classes[predicted], p[predicted], p[truth]));
@@ -79,6 +86,7 @@ public sealed class ClassificationReport
             PerClass = perClass,
             ConfusionMatrix = confusion,
             Images = images,
+            OfSavedModel = ofSavedModel,
         };
     }
 
@@ -106,6 +114,7 @@ public sealed class ClassificationReport
     public object ToDto(bool includeImages = true) => new
     {
         split = Split,
+        ofSavedModel = OfSavedModel,
         count = Count,
         microAccuracy = MicroAccuracy,
         macroAccuracy = MacroAccuracy,

@@ -9,7 +9,7 @@ namespace MlNetTransfer.Featurization;
 /// Images as an ML.NET data view (<c>Path</c>, <c>Image</c>), decoded lazily, once each, as a cursor reaches them.
 /// A file that does not decode is added to the unreadable list and left out; the run goes on.
 /// </summary>
-public static class DecodedImages
+internal static class DecodedImages
 {
     public const string PathColumn = nameof(DecodedRow.Path);
 

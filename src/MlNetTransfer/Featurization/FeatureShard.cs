@@ -1,27 +1,31 @@
+using System.IO.Hashing;
 using System.Text;
 using MlNetTransfer.Data;
 using MlNetTransfer.IO;
 
 namespace MlNetTransfer.Featurization;
 
-/// <summary>One image's vectors in a shard, with where it came from.</summary>
-public sealed record ShardRecord(string ContentHash, string RelativePath, string Label, float[] Features, float[]? Mirrored);
+/// <summary>One image's views in a shard, with where it came from.</summary>
+internal sealed record ShardRecord(string ContentHash, string RelativePath, string Label, IReadOnlyList<(string Key, float[] Values)> Views);
 
 /// <summary>
-/// A feature shard: the vectors of one part (<c>i</c> of <c>n</c>) of a data set, made by <c>featurize --shard i/n</c>
-/// on any machine, so that a batch scheduler (Kubernetes Jobs, Slurm, Azure Batch) can spread featurization over
-/// machines with no engine of ours. Shards merge for head training by being imported into the feature cache (keyed by
-/// image content, so file locations may differ between machines); a shard made with another conv base or preprocessing
-/// is refused by its featurizer key. Written to a temp file and renamed.
+/// A feature shard: the views of one part (<c>i</c> of <c>n</c>) of a data set at one cut of one graph, exactly what a
+/// training run with the same options computes for those images (pooled features for a head on the frozen base,
+/// freeze-boundary activations for fine-tuning), made by <c>featurize --shard i/n</c> on any machine, so that a batch
+/// scheduler (Kubernetes Jobs, Slurm, Azure Batch) can spread the conv base over machines with no engine of ours.
+/// Shards merge by being imported into the activation store (keyed by image content, so file locations may differ
+/// between machines). The file ends with an XxHash3 checksum of its content: a damaged or cut shard is refused by name,
+/// before anything of it is imported; a shard of another cut (base, preprocessing, freeze boundary) is refused by its key.
 /// </summary>
-public sealed class FeatureShard
+internal sealed record FeatureShard
 {
     private static readonly byte[] Magic = "MLNTSHRD"u8.ToArray();
-    private const int FormatVersion = 1;
+    private const int FormatVersion = 2;
 
-    public required string FeaturizerKey { get; init; }
+    public required string CutKey { get; init; }
     public required string ConvBase { get; init; }
-    public required int FeatureLength { get; init; }
+    public required string Tensor { get; init; }
+    public required int[] Shape { get; init; }
     public required int Index { get; init; }
     public required int Count { get; init; }
     public required IReadOnlyList<ShardRecord> Records { get; init; }
@@ -35,13 +39,13 @@ public sealed class FeatureShard
         return images.OrderBy(i => Relative(dataRoot, i.Path), StringComparer.Ordinal).Where((_, k) => k % count == index).ToList();
     }
 
-    /// <summary>Parses "i/n" (1-based, as people count: 1/4 .. 4/4) into a 0-based index and a count.</summary>
-    public static (int Index, int Count) ParseSpec(string spec)
+    /// <summary>Parses "i/n" (1-based, as people count: 1/4 .. 4/4) into a 0-based index and a count; null if it is not one.</summary>
+    public static (int Index, int Count)? TryParseSpec(string spec)
     {
         var parts = spec.Split('/');
         if (parts.Length == 2 && int.TryParse(parts[0], out int i) && int.TryParse(parts[1], out int n) && n >= 1 && i >= 1 && i <= n)
             return (i - 1, n);
-        throw new ArgumentException($"--shard '{spec}' is not i/n with 1 <= i <= n (e.g. 1/4)");
+        return null;
     }
 
     public static string Relative(string dataRoot, string path)
@@ -52,88 +56,164 @@ public sealed class FeatureShard
 
     public void Save(string path) => AtomicFile.Write(path, stream =>
     {
-        using var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true);
-        writer.Write(Magic);
-        writer.Write(FormatVersion);
-        writer.Write(FeaturizerKey);
-        writer.Write(ConvBase);
-        writer.Write(FeatureLength);
-        writer.Write(Index);
-        writer.Write(Count);
-        writer.Write(Records.Count);
-        foreach (var r in Records)
+        using var hashing = new HashingStream(stream);
+        using (var writer = new BinaryWriter(hashing, Encoding.UTF8, leaveOpen: true))
         {
-            writer.Write(r.ContentHash);
-            writer.Write(r.RelativePath);
-            writer.Write(r.Label);
-            writer.Write((byte)(r.Mirrored is null ? 1 : 2));
-            WriteFloats(writer, r.Features);
-            if (r.Mirrored is not null)
-                WriteFloats(writer, r.Mirrored);
+            writer.Write(Magic);
+            writer.Write(FormatVersion);
+            writer.Write(CutKey);
+            writer.Write(ConvBase);
+            writer.Write(Tensor);
+            writer.Write(Shape.Length);
+            foreach (var d in Shape)
+                writer.Write(d);
+            writer.Write(Index);
+            writer.Write(Count);
+            writer.Write(Records.Count);
+            var buffer = new byte[Shape.Aggregate(1, (a, b) => a * b) * sizeof(float)];
+            foreach (var r in Records)
+            {
+                writer.Write(r.ContentHash);
+                writer.Write(r.RelativePath);
+                writer.Write(r.Label);
+                writer.Write(r.Views.Count);
+                foreach (var (key, values) in r.Views)
+                {
+                    writer.Write(key);
+                    ActivationStore.WriteFloats(values, buffer);
+                    writer.Write(buffer);
+                }
+            }
+            writer.Write(Magic);
         }
-        writer.Write(Magic);
+        using var tail = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true);
+        tail.Write(hashing.Hash.GetCurrentHashAsUInt64());
     });
 
-    /// <summary>Reads a shard; a file that is not one, or is cut short, is one clear error naming it.</summary>
+    /// <summary>Reads a whole shard (tests and small sets); see <see cref="ImportInto"/> for streaming.</summary>
     public static FeatureShard Load(string path)
+    {
+        var records = new List<ShardRecord>();
+        var header = Read(path, records.Add);
+        return header with { Records = records };
+    }
+
+    /// <summary>
+    /// Verifies the shard, then puts its views into <paramref name="store"/> record by record; refuses a shard of another
+    /// cut. Returns the images imported.
+    /// </summary>
+    public static int ImportInto(ActivationStore store, string path)
+    {
+        var header = Read(path, null);
+        if (header.CutKey != store.CutKey)
+            throw new DatasetException($"'{path}' was made with another conv base, preprocessing or freeze boundary ({header.ConvBase} at {header.Tensor}, key {header.CutKey[..12]}) than this run (key {store.CutKey[..12]}): featurize again with the same --base, --mode and --unfreeze.");
+        int imported = 0;
+        Read(path, r =>
+        {
+            foreach (var (key, values) in r.Views)
+                store.Put(r.ContentHash, key, values);
+            imported++;
+        });
+        return imported;
+    }
+
+    /// <summary>Verifies the checksum (one pass), then reads the header and, when asked, every record (a second pass).</summary>
+    private static FeatureShard Read(string path, Action<ShardRecord>? onRecord)
     {
         try
         {
+            Verify(path);
             using var reader = new BinaryReader(File.OpenRead(path), Encoding.UTF8);
             if (!reader.ReadBytes(Magic.Length).AsSpan().SequenceEqual(Magic))
                 throw new InvalidDataException("not a feature shard (made by 'mlnet-transfer featurize --shard i/n')");
             int version = reader.ReadInt32();
             if (version != FormatVersion)
-                throw new InvalidDataException($"shard format {version}, this tool reads {FormatVersion}");
-            var key = reader.ReadString();
+                throw new InvalidDataException($"shard format {version} (made by an older version), this tool reads {FormatVersion}: featurize it again");
+            var cutKey = reader.ReadString();
             var convBase = reader.ReadString();
-            int length = reader.ReadInt32(), index = reader.ReadInt32(), count = reader.ReadInt32(), records = reader.ReadInt32();
-            var list = new List<ShardRecord>(Math.Min(records, 1 << 20));
+            var tensor = reader.ReadString();
+            var shape = Enumerable.Range(0, reader.ReadInt32()).Select(_ => reader.ReadInt32()).ToArray();
+            int length = shape.Aggregate(1, (a, b) => checked(a * b));
+            int index = reader.ReadInt32(), count = reader.ReadInt32(), records = reader.ReadInt32();
+            var header = new FeatureShard { CutKey = cutKey, ConvBase = convBase, Tensor = tensor, Shape = shape, Index = index, Count = count, Records = [] };
+            if (onRecord is null)
+                return header;
             for (int r = 0; r < records; r++)
             {
                 var hash = reader.ReadString();
                 var relative = reader.ReadString();
                 var label = reader.ReadString();
-                int views = reader.ReadByte();
-                var features = ReadFloats(reader, length);
-                var mirrored = views == 2 ? ReadFloats(reader, length) : null;
-                list.Add(new ShardRecord(hash, relative, label, features, mirrored));
+                var views = new List<(string, float[])>();
+                for (int v = reader.ReadInt32(); v > 0; v--)
+                    views.Add((reader.ReadString(), ActivationStore.ReadFloats(reader.ReadBytes(length * sizeof(float)))));
+                onRecord(new ShardRecord(hash, relative, label, views));
             }
-            if (!reader.ReadBytes(Magic.Length).AsSpan().SequenceEqual(Magic))
-                throw new InvalidDataException("the file does not end where its records say it ends");
-            return new FeatureShard { FeaturizerKey = key, ConvBase = convBase, FeatureLength = length, Index = index, Count = count, Records = list };
+            return header;
         }
         catch (EndOfStreamException)
         {
             throw new DatasetException($"'{path}': feature shard is truncated (the file ends inside its records).");
         }
-        catch (InvalidDataException e)
+        catch (Exception e) when (e is InvalidDataException or OverflowException)
         {
             throw new DatasetException($"'{path}': {e.Message}.");
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new DatasetException($"'{path}': feature shard cannot be read ({e.Message}).");
+        }
     }
 
-    /// <summary>Puts the shard's vectors into <paramref name="cache"/>; refuses a shard of another featurizer.</summary>
-    public int ImportInto(FeatureCache cache, string path)
+    private static void Verify(string path)
     {
-        if (FeaturizerKey != cache.FeaturizerKey)
-            throw new DatasetException($"'{path}' was made with another conv base or preprocessing ({ConvBase}, key {FeaturizerKey[..12]}) than this run (key {cache.FeaturizerKey[..12]}): featurize again with the same --base and options.");
-        foreach (var r in Records)
-            cache.Put(r.ContentHash, r.Features, r.Mirrored);
-        return Records.Count;
+        using var stream = File.OpenRead(path);
+        if (stream.Length < Magic.Length + sizeof(ulong))
+            throw new InvalidDataException(stream.Length >= Magic.Length && HasMagic(stream) ? "the file ends inside its records" : "not a feature shard (made by 'mlnet-transfer featurize --shard i/n')");
+        if (!HasMagic(stream))
+            throw new InvalidDataException("not a feature shard (made by 'mlnet-transfer featurize --shard i/n')");
+        stream.Position = 0;
+        var hash = new XxHash3();
+        var buffer = new byte[1 << 20];
+        long left = stream.Length - sizeof(ulong);
+        while (left > 0)
+        {
+            int n = stream.Read(buffer, 0, (int)Math.Min(buffer.Length, left));
+            if (n == 0) throw new EndOfStreamException();
+            hash.Append(buffer.AsSpan(0, n));
+            left -= n;
+        }
+        Span<byte> stored = stackalloc byte[sizeof(ulong)];
+        stream.ReadExactly(stored);
+        if (System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(stored) != hash.GetCurrentHashAsUInt64())
+            throw new InvalidDataException("the shard is damaged or cut short (its checksum does not match its content): copy or featurize it again");
     }
 
-    private static void WriteFloats(BinaryWriter writer, float[] values)
+    private static bool HasMagic(Stream stream)
     {
-        foreach (var v in values)
-            writer.Write(v);
+        stream.Position = 0;
+        Span<byte> head = stackalloc byte[8];
+        return stream.Read(head) == head.Length && head.SequenceEqual(Magic);
     }
 
-    private static float[] ReadFloats(BinaryReader reader, int length)
+    /// <summary>Passes writes through and hashes them.</summary>
+    private sealed class HashingStream(Stream inner) : Stream
     {
-        var values = new float[length];
-        for (int i = 0; i < length; i++)
-            values[i] = reader.ReadSingle();
-        return values;
+        public XxHash3 Hash { get; } = new();
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() => inner.Flush();
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            Hash.Append(buffer);
+            inner.Write(buffer);
+        }
     }
 }

@@ -24,7 +24,7 @@ public static class FeaturizeImagesCatalog
         catalog.FeaturizeImages(FeaturizerGraphCache.GetOrBuild(preset), outputColumnName, imagePathColumnName, imageFolder, threads);
 
     /// <summary>As above, for a graph already built.</summary>
-    public static IEstimator<ITransformer> FeaturizeImages(this TransformsCatalog catalog, FeaturizerGraphFile graph,
+    internal static IEstimator<ITransformer> FeaturizeImages(this TransformsCatalog catalog, FeaturizerGraphFile graph,
         string outputColumnName = FeaturizerGraphBuilder.FeaturesTensor, string imagePathColumnName = ImagePixelsPipeline.ImagePathColumn,
         string? imageFolder = null, int? threads = null)
     {

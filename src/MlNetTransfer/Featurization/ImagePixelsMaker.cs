@@ -10,7 +10,7 @@ namespace MlNetTransfer.Featurization;
 /// pixel-extraction transforms, so training features and the saved model see exactly the same pixels. One
 /// PredictionEngine per thread (engines are not thread-safe), so several images are made at once.
 /// </summary>
-public sealed class ImagePixelsMaker : IDisposable
+internal sealed class ImagePixelsMaker : IDisposable
 {
     private readonly MLContext _ml;
     private readonly ITransformer _pixels;

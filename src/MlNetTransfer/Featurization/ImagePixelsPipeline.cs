@@ -9,7 +9,7 @@ namespace MlNetTransfer.Featurization;
 /// and the saved model see exactly the same pixels. Resizing is isotropic with a centre crop (shorter side to the
 /// target, then the middle), which keeps the aspect ratio, as ImageNet models were trained.
 /// </summary>
-public static class ImagePixelsPipeline
+internal static class ImagePixelsPipeline
 {
     /// <summary>Column of the image path, the saved model's only input.</summary>
     public const string ImagePathColumn = "ImagePath";

@@ -27,7 +27,7 @@ public enum ConvBasePrecision
 /// training images (a seeded choice, so every machine of a sharded run picks the same), built once and kept in the graph
 /// cache under a key of the fp32 graph, the quantizer options and the calibration images' content.
 /// </summary>
-public static class Int8ConvBase
+internal static class Int8ConvBase
 {
     private const int Version = 2;
 
@@ -41,13 +41,19 @@ public static class Int8ConvBase
         new Random(seed).Shuffle(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(chosen));
         chosen = chosen.Take(options.CalibrationImages).ToList();
 
-        var hashes = chosen.Select(i => ImageDecoder.ReadFile(i.Path, validation).Bytes is { } b ? FeatureCache.ContentHash(b) : "-").ToList();
+        var hashes = chosen.Select(i => ImageDecoder.ReadFile(i.Path, validation).Bytes is { } b ? ContentHash.Of(b) : "-").ToList();
         var key = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(
             $"{fp32.Key}|int8 v{Version}|{JsonSerializer.Serialize(options with { CalibrationThreads = null })}|{string.Join(",", hashes)}")));
         var dir = Path.Combine(cacheRoot ?? ToolPaths.CacheRoot, "graphs");
         var path = Path.Combine(dir, $"{Path.GetFileNameWithoutExtension(fp32.Path)}-int8-{key[..16]}.onnx");
-        if (File.Exists(path))
-            return fp32 with { Path = path, Key = key };
+        var infoPath = path + ".info.json";
+        if (File.Exists(path) || File.Exists(infoPath))
+        {
+            var (info, problem) = VerifiedArtefact.Read<CachedInfo>(path, infoPath, i => i.Key == key, i => i.Sha256);
+            if (info is not null)
+                return fp32 with { Path = path, Key = key };
+            progress.Note($"the cached int8 graph {path} {problem}: made again", warning: true);
+        }
 
         var clock = System.Diagnostics.Stopwatch.StartNew();
         progress?.Report(new StageStarted("quantize", $"Making the int8 conv base (calibrating on {chosen.Count} training images)", 0));
@@ -56,10 +62,13 @@ public static class Int8ConvBase
         using var pixels = new ImagePixelsMaker(ml, spec);
         var model = Int8Quantizer.Quantize(OnnxGraph.Load(fp32.Path), Batches(chosen, pixels, validation), spec.Height, spec.Width, options, out var report);
         OnnxGraph.Save(model, path);
+        AtomicFile.WriteAllText(infoPath, JsonSerializer.Serialize(new CachedInfo(key, VerifiedArtefact.Sha256(path))));
         progress?.Report(new StageFinished("quantize", report.CalibrationImages, clock.Elapsed));
         progress.Note($"int8 conv base: {report.QuantizedConvs} convolutions quantized, calibrated on {report.CalibrationImages} images -> {path}");
         return fp32 with { Path = path, Key = key };
     }
+
+    private sealed record CachedInfo(string Key, string Sha256);
 
     /// <summary>Calibration pixels in batches of 16, streamed; files that do not decode are left out.</summary>
     private static IEnumerable<float[]> Batches(IReadOnlyList<LabeledImage> images, ImagePixelsMaker pixels, ImageValidationOptions validation)

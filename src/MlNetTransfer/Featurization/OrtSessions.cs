@@ -3,10 +3,10 @@ using Microsoft.ML.OnnxRuntime;
 namespace MlNetTransfer.Featurization;
 
 /// <summary>A session and, when the requested device could not be used, why (the session then runs on the CPU).</summary>
-public sealed record OpenedSession(InferenceSession Session, ExecutionDevice Device, string? Note);
+internal sealed record OpenedSession(InferenceSession Session, ExecutionDevice Device, string? Note);
 
 /// <summary>ONNX Runtime sessions set up the way that was measured fastest on CPU.</summary>
-public static class OrtSessions
+internal static class OrtSessions
 {
     /// <summary>Threads for a session: the given count, else every core the process may use.</summary>
     public static int Threads(int? requested) => Math.Max(1, requested ?? Environment.ProcessorCount);
@@ -18,6 +18,10 @@ public static class OrtSessions
     /// <summary>A session on the requested device; CUDA falls back to the CPU with a note saying why.</summary>
     public static OpenedSession Open(string onnxPath, int? intraOpThreads, ExecutionDevice device) =>
         Open(o => new InferenceSession(onnxPath, o), intraOpThreads, device);
+
+    /// <summary>As above, for a model in memory (a graph cut at a tensor).</summary>
+    public static OpenedSession Open(byte[] onnxModel, int? intraOpThreads, ExecutionDevice device) =>
+        Open(o => new InferenceSession(onnxModel, o), intraOpThreads, device);
 
     private static OpenedSession Open(Func<SessionOptions, InferenceSession> open, int? intraOpThreads, ExecutionDevice device)
     {

@@ -4,7 +4,7 @@ namespace MlNetTransfer.IO;
 /// Writes go to a temp file in the target's folder and are renamed into place, so a crash or kill never leaves a
 /// half-written model, report or cache entry where a good one was.
 /// </summary>
-public static class AtomicFile
+internal static class AtomicFile
 {
     public static void Write(string path, Action<Stream> write)
     {
@@ -40,30 +40,13 @@ public static class AtomicFile
             foreach (var temp in Directory.EnumerateFiles(dir, $".{name}.*.tmp"))
             {
                 var parts = Path.GetFileName(temp)[(name.Length + 2)..].Split('.');
-                if (parts.Length >= 1 && int.TryParse(parts[0], out int pid) && pid != Environment.ProcessId && !IsRunning(pid))
+                if (parts.Length >= 1 && int.TryParse(parts[0], out int pid) && pid != Environment.ProcessId && !TempFiles.IsRunning(pid))
                     TryDelete(temp);
             }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // Cleaning up is a courtesy; the write itself does not depend on it.
-        }
-    }
-
-    private static bool IsRunning(int pid)
-    {
-        try
-        {
-            using var process = System.Diagnostics.Process.GetProcessById(pid);
-            return !process.HasExited;
-        }
-        catch (ArgumentException)
-        {
-            return false;
-        }
-        catch (InvalidOperationException)
-        {
-            return false;
         }
     }
 

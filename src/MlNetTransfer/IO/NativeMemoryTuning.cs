@@ -10,7 +10,7 @@ namespace MlNetTransfer.IO;
 /// Measured with the featurize benchmark's RSS child: 531 -> 626 MiB for N -> 4N images before, 403 -> 455 MiB after.
 /// Elsewhere (Windows, macOS, musl) nothing is changed.
 /// </summary>
-public static class NativeMemoryTuning
+internal static class NativeMemoryTuning
 {
     private const int MmapThreshold = -3; // M_MMAP_THRESHOLD in glibc's malloc.h
     private static int _applied;

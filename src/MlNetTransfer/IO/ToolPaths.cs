@@ -1,7 +1,7 @@
 namespace MlNetTransfer.IO;
 
 /// <summary>Where the tool keeps derived files (composed graphs, feature caches). Never inside the repository.</summary>
-public static class ToolPaths
+internal static class ToolPaths
 {
     /// <summary><c>MLNETTRANSFER_CACHE</c>, else the user's local application data folder + <c>MlNetTransfer/cache</c>.</summary>
     public static string CacheRoot =>

@@ -8,7 +8,7 @@ namespace MlNetTransfer.Inference;
 /// Saves and opens model zips: a standard ML.NET model (<c>mlContext.Model.Load</c> reads it with stock packages)
 /// plus our metadata entry. Saving is atomic: a killed process leaves the previous model intact.
 /// </summary>
-public static class ModelArchive
+internal static class ModelArchive
 {
     public static void Save(MLContext ml, ITransformer model, DataViewSchema inputSchema, ModelMetadata metadata, string path) =>
         IO.AtomicFile.Write(path, stream =>

@@ -10,7 +10,9 @@ namespace MlNetTransfer.Inference;
 public sealed record ModelMetadata
 {
     public const string EntryName = "MlNetTransfer/model.json";
-    public const int CurrentFormatVersion = 1;
+
+    /// <summary>2: head kinds name what trained them, a weight decay is no longer stored as L2, the images in the final model are counted.</summary>
+    public const int CurrentFormatVersion = 2;
 
     public int FormatVersion { get; init; } = CurrentFormatVersion;
     public string Tool { get; init; } = "MlNetTransfer " + typeof(ModelMetadata).Assembly.GetName().Version?.ToString(3);
@@ -54,10 +56,37 @@ public sealed record ModelMetadata
     /// <summary>One epoch: phase (head / fine-tune), losses and accuracies (train, validation), learning rate, seconds.</summary>
     public sealed record EpochRow(string Phase, int Epoch, double TrainLoss, double TrainAccuracy, double ValidationLoss, double ValidationAccuracy, double LearningRate, double Seconds);
 
-    public sealed record HeadInfo(string Kind, float L1, float L2, IReadOnlyList<Training.CrossValidationResult> CrossValidation);
+    /// <summary>The head: what trained it, and its regularization.</summary>
+    /// <param name="Kind"><c>lbfgs-softmax</c>, <c>torchsharp-softmax</c> or <c>torchsharp-mlp</c> (<see cref="HeadKinds"/>).</param>
+    /// <param name="L1">L1 weight of the L-BFGS head (0 otherwise).</param>
+    /// <param name="L2">L2 weight of the L-BFGS head; null for the TorchSharp heads (they have <see cref="WeightDecay"/>).</param>
+    /// <param name="CrossValidation">How L2 was chosen: one row per candidate; empty when it was given.</param>
+    public sealed record HeadInfo(string Kind, float L1, float? L2, IReadOnlyList<Training.CrossValidationResult> CrossValidation)
+    {
+        /// <summary>Weight decay of the TorchSharp optimizer; null for the L-BFGS head.</summary>
+        public double? WeightDecay { get; init; }
+    }
 
+    /// <summary>The data and how it was used.</summary>
+    /// <param name="Data">Folder or manifest.</param>
+    /// <param name="SplitOrigin">How its splits were given (<c>folders</c>, <c>manifest</c>, or none).</param>
+    /// <param name="Seed">The seed.</param>
+    /// <param name="MirrorAugmentation">Flipped copies trained too.</param>
+    /// <param name="ImagesPerSplit">Images per split of the data (after skipped files).</param>
+    /// <param name="SkippedFiles">Files left out.</param>
+    /// <param name="Options">The options that shaped the model, as text.</param>
     public sealed record TrainingInfo(string Data, string SplitOrigin, int Seed, bool MirrorAugmentation,
-        IReadOnlyDictionary<string, int> ImagesPerSplit, int SkippedFiles, IReadOnlyDictionary<string, string> Options);
+        IReadOnlyDictionary<string, int> ImagesPerSplit, int SkippedFiles, IReadOnlyDictionary<string, string> Options)
+    {
+        /// <summary>Images the saved model was fit on (every labelled training image after a refit).</summary>
+        public int ImagesInModel { get; init; }
+
+        /// <summary>Training images the trainer held out to choose the epoch or estimate accuracy (0 when the data has a validation split).</summary>
+        public int HeldOut { get; init; }
+
+        /// <summary>The saved model was fit again on every labelled image after the held-out share chose its settings.</summary>
+        public bool Refit { get; init; }
+    }
 
     public sealed record MetricsSummary(string Split, int Count, double MicroAccuracy, double MacroAccuracy, double LogLoss);
 
@@ -70,6 +99,55 @@ public sealed record ModelMetadata
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 
-    public static ModelMetadata FromJson(string json) =>
-        JsonSerializer.Deserialize<ModelMetadata>(json, Json) ?? throw new JsonException("empty metadata");
+    /// <summary>Reads metadata; that of format 1 (before head kinds named their trainer) is brought to the current meaning.</summary>
+    public static ModelMetadata FromJson(string json)
+    {
+        var metadata = JsonSerializer.Deserialize<ModelMetadata>(json, Json) ?? throw new JsonException("empty metadata");
+        if (metadata.FormatVersion >= 2)
+            return metadata;
+        // Format 1: "linear" meant L-BFGS with feature extraction and TorchSharp otherwise, and a TorchSharp head's weight
+        // decay sat in L2. The TorchSharp runs are the ones with fine-tune info.
+        bool torch = metadata.FineTune is not null;
+        var head = metadata.Head;
+        return metadata with
+        {
+            FormatVersion = CurrentFormatVersion,
+            Head = head with
+            {
+                Kind = head.Kind switch
+                {
+                    "mlp" => HeadKinds.TorchSharpMlp,
+                    "linear" when torch => HeadKinds.TorchSharpSoftmax,
+                    "linear" => HeadKinds.LbfgsSoftmax,
+                    var other => other,
+                },
+                L2 = torch ? null : head.L2,
+                WeightDecay = torch ? head.L2 : null,
+            },
+            Training = metadata.Training with { ImagesInModel = metadata.Training.ImagesPerSplit.GetValueOrDefault("train") },
+        };
+    }
+
+    /// <summary>The head kind names of <see cref="HeadInfo.Kind"/>.</summary>
+    public static class HeadKinds
+    {
+        public const string LbfgsSoftmax = "lbfgs-softmax";
+        public const string TorchSharpSoftmax = "torchsharp-softmax";
+        public const string TorchSharpMlp = "torchsharp-mlp";
+
+        public static string Of(global::MlNetTransfer.Training.HeadKind kind) => kind switch
+        {
+            global::MlNetTransfer.Training.HeadKind.LbfgsSoftmax => LbfgsSoftmax,
+            global::MlNetTransfer.Training.HeadKind.TorchSharpSoftmax => TorchSharpSoftmax,
+            _ => TorchSharpMlp,
+        };
+
+        public static global::MlNetTransfer.Training.HeadKind? Parse(string kind) => kind switch
+        {
+            LbfgsSoftmax => global::MlNetTransfer.Training.HeadKind.LbfgsSoftmax,
+            TorchSharpSoftmax => global::MlNetTransfer.Training.HeadKind.TorchSharpSoftmax,
+            TorchSharpMlp => global::MlNetTransfer.Training.HeadKind.TorchSharpMlp,
+            _ => null,
+        };
+    }
 }

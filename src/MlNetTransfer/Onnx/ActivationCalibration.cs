@@ -20,7 +20,7 @@ public enum CalibrationMethod
 /// <param name="Max">Largest value seen.</param>
 /// <param name="ClippedMin">Lower end after percentile clipping (= Min for MinMax).</param>
 /// <param name="ClippedMax">Upper end after percentile clipping (= Max for MinMax).</param>
-public sealed record TensorRange(float Min, float Max, float ClippedMin, float ClippedMax);
+internal sealed record TensorRange(float Min, float Max, float ClippedMin, float ClippedMax);
 
 /// <summary>
 /// Runs the fp32 graph in ONNX Runtime with the tensors to be quantized added as graph outputs and keeps, per tensor,

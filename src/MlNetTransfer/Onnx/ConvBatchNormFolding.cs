@@ -7,7 +7,7 @@ namespace MlNetTransfer.Onnx;
 /// with s = gamma / sqrt(var + epsilon). Done before int8 quantization, as ONNX Runtime's own quantization tool does, so
 /// the weights that get quantized are the ones the Conv really multiplies with and a QDQ Conv can be fused whole.
 /// </summary>
-public static class ConvBatchNormFolding
+internal static class ConvBatchNormFolding
 {
     /// <summary>
     /// Folds every BatchNormalization whose input is the output of a Conv that feeds nothing else (and is no graph

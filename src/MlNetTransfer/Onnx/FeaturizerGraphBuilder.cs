@@ -11,7 +11,7 @@ namespace MlNetTransfer.Onnx;
 /// Its input is what ML.NET's <c>ExtractPixels</c> gives by default (planar RGB floats in 0..255), its output a
 /// feature vector, so one ApplyOnnxModel step (one ORT session) featurizes, in training and in the saved model alike.
 /// </summary>
-public static class FeaturizerGraphBuilder
+internal static class FeaturizerGraphBuilder
 {
     /// <summary>Graph input: [batch, 3, height, width] RGB, 0..255.</summary>
     public const string PixelsTensor = "ImagePixels";
@@ -200,4 +200,4 @@ public static class FeaturizerGraphBuilder
 /// <param name="Preset">The preset, with the input size the base actually takes.</param>
 /// <param name="FeatureLength">Length of the feature vector.</param>
 /// <param name="BaseOutputShape">Shape of the conv-base output for one image, before pooling.</param>
-public sealed record FeaturizerGraph(ModelProto Model, ConvBasePreset Preset, int FeatureLength, long[] BaseOutputShape);
+internal sealed record FeaturizerGraph(ModelProto Model, ConvBasePreset Preset, int FeatureLength, long[] BaseOutputShape);

@@ -11,7 +11,7 @@ namespace MlNetTransfer.Onnx;
 /// <param name="Blocks">All named blocks, bottom to top.</param>
 /// <param name="Unfrozen">The blocks that train (the top ones).</param>
 /// <param name="Tensor">The freeze boundary: output of the last frozen block, or the conv base's input if all train.</param>
-public sealed record FreezeBoundary(IReadOnlyList<NamedBlock> Blocks, IReadOnlyList<NamedBlock> Unfrozen, string Tensor)
+internal sealed record FreezeBoundary(IReadOnlyList<NamedBlock> Blocks, IReadOnlyList<NamedBlock> Unfrozen, string Tensor)
 {
     /// <summary>
     /// The named blocks of a preset in a graph: the preset's list, or for VGG-style bases the output of each MaxPool

@@ -68,7 +68,7 @@ public sealed record Int8QuantizationOptions
 /// <c>session.x64quantprecision</c> = 1, which makes ORT convert them to uint8 (u8u8: no saturation, but measured 1.33× fp32 here instead of 1.8×).
 /// </para>
 /// </summary>
-public static class Int8Quantizer
+internal static class Int8Quantizer
 {
     private const int QuantizedOpset = 13;
     private const long MinIrVersion = 7;
@@ -343,11 +343,11 @@ internal readonly record struct QuantParams(float Scale, byte ZeroPoint)
 /// <param name="CalibrationImages">Images the ranges were taken from.</param>
 /// <param name="Activations">Each uint8 activation tensor: its calibrated range, scale and zero point.</param>
 /// <param name="Description">One line, also written into the model's doc string.</param>
-public sealed record Int8QuantizationReport(int QuantizedConvs, int FoldedBatchNorms, int CalibrationImages,
+internal sealed record Int8QuantizationReport(int QuantizedConvs, int FoldedBatchNorms, int CalibrationImages,
     IReadOnlyDictionary<string, QuantizedTensor> Activations, string Description);
 
 /// <summary>A uint8 activation tensor of a quantized model.</summary>
-public sealed record QuantizedTensor(TensorRange Range, float Scale, byte ZeroPoint);
+internal sealed record QuantizedTensor(TensorRange Range, float Scale, byte ZeroPoint);
 
 /// <summary>Which tensors and Convs a graph's quantization covers.</summary>
 internal sealed class QuantizationPlan

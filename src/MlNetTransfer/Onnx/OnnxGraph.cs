@@ -4,7 +4,7 @@ using Onnx;
 namespace MlNetTransfer.Onnx;
 
 /// <summary>Small helpers for reading and editing ONNX graphs (OnnxSharp's protobuf classes).</summary>
-public static class OnnxGraph
+internal static class OnnxGraph
 {
     /// <summary>Parses an ONNX file with an error that names it.</summary>
     public static ModelProto Load(string path)

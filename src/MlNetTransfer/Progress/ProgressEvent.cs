@@ -19,7 +19,7 @@ public sealed record StageFinished(string Stage, int Done, TimeSpan Elapsed) : P
 public sealed record ProgressNote(string Text, bool IsWarning = false) : ProgressEvent;
 
 /// <summary>Helpers for optional progress sinks.</summary>
-public static class ProgressExtensions
+internal static class ProgressExtensions
 {
     public static void Note(this IProgress<ProgressEvent>? progress, string text, bool warning = false) =>
         progress?.Report(new ProgressNote(text, warning));
@@ -36,7 +36,21 @@ public sealed record EpochFinished(string Phase, int Epoch, int Epochs, double T
     double LearningRate, TimeSpan Elapsed, bool IsBest) : ProgressEvent;
 
 /// <summary>
-/// A featurizing step ended: <paramref name="FromCache"/> images came from the feature cache in
-/// <paramref name="CacheFolder"/>, <paramref name="Computed"/> ran through the conv base.
+/// A featurizing step ended: <paramref name="FromCache"/> images came whole from the cache in
+/// <paramref name="CacheFolder"/> (empty when the cache is off), <paramref name="Computed"/> ran through the conv base
+/// (or its frozen part) for at least one view.
 /// </summary>
-public sealed record FeaturesCached(string Stage, int FromCache, int Computed, string CacheFolder) : ProgressEvent;
+public sealed record FeaturesCached(string Stage, int FromCache, int Computed, string CacheFolder) : ProgressEvent
+{
+    /// <summary>Views (an image and its augmented copies) the graph ran on.</summary>
+    public int ViewsComputed { get; init; }
+
+    /// <summary>Time ONNX Runtime spent on them.</summary>
+    public TimeSpan ComputeTime { get; init; }
+
+    /// <summary>Time of the whole step (reading, decoding, the views, ONNX Runtime).</summary>
+    public TimeSpan Elapsed { get; init; }
+
+    /// <summary>Cache entries found damaged (checksum) and computed again.</summary>
+    public int Damaged { get; init; }
+}

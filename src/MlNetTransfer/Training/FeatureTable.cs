@@ -4,7 +4,7 @@ using Microsoft.ML.Data;
 namespace MlNetTransfer.Training;
 
 /// <summary>Feature vectors with labels as an ML.NET data view, with the vector size ML.NET trainers need to know.</summary>
-public static class FeatureTable
+internal static class FeatureTable
 {
     public const string LabelColumn = "Label";
     public const string FeaturesColumn = Onnx.FeaturizerGraphBuilder.FeaturesTensor;

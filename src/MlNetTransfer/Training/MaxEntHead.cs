@@ -12,7 +12,7 @@ namespace MlNetTransfer.Training;
 /// ML.NET builds these only from its trainer, so the (internal) constructors are reached by reflection; the parity
 /// tests fail loudly if a future ML.NET changes them.
 /// </summary>
-public static class MaxEntHead
+internal static class MaxEntHead
 {
     /// <summary>The prediction transformer for softmax(W x + b) over a <c>Features</c> column of [1, inputs].</summary>
     public static ITransformer Create(MLContext ml, float[][] weights, float[] biases, IReadOnlyList<string> classes)

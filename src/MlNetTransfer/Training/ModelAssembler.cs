@@ -10,7 +10,7 @@ namespace MlNetTransfer.Training;
 /// Image path -> pixels -> featurizer ONNX -> softmax head -> label text. Every piece is a stock ML.NET transform, so the
 /// saved zip loads with ML.NET + ImageAnalytics + OnnxTransformer alone, whichever way the model was trained.
 /// </summary>
-public static class ModelAssembler
+internal static class ModelAssembler
 {
     public static (ITransformer Model, DataViewSchema InputSchema) Assemble(MLContext ml, FeaturizerGraphFile graph, ITransformer head)
     {

@@ -14,6 +14,7 @@ public sealed class TrainedImageClassifier : IDisposable
     private readonly MLContext _ml;
 
     private readonly Action? _release;
+    private Action? _afterSave;
 
     /// <param name="ml">The context the model was built in.</param>
     /// <param name="model">The whole chain.</param>
@@ -22,10 +23,12 @@ public sealed class TrainedImageClassifier : IDisposable
     /// <param name="reports">Metrics of the held-out splits, reported one first.</param>
     /// <param name="metadata">What the model is.</param>
     /// <param name="release">Frees what the model needs until it is saved (e.g. a written-back ONNX file).</param>
-    public TrainedImageClassifier(MLContext ml, ITransformer model, DataViewSchema inputSchema, ImageDataset dataset,
-        IReadOnlyList<ClassificationReport> reports, ModelMetadata metadata, Action? release = null)
+    /// <param name="afterSave">Runs once the model is safely on disk (removes the run's checkpoints).</param>
+    internal TrainedImageClassifier(MLContext ml, ITransformer model, DataViewSchema inputSchema, ImageDataset dataset,
+        IReadOnlyList<ClassificationReport> reports, ModelMetadata metadata, Action? release = null, Action? afterSave = null)
     {
         _release = release;
+        _afterSave = afterSave;
         _ml = ml;
         Model = model;
         InputSchema = inputSchema;
@@ -50,10 +53,14 @@ public sealed class TrainedImageClassifier : IDisposable
 
     public IReadOnlyList<string> Classes => Metadata.Classes;
 
-    /// <summary>Writes the model zip (atomically) and the metrics JSON next to it; returns the metrics path.</summary>
+    /// <summary>
+    /// Writes the model zip (to a temp file that is renamed into place, so a model already at that path survives a crash)
+    /// and the metrics JSON next to it; returns the metrics path. The run's checkpoints are removed once it is written.
+    /// </summary>
     public string Save(string path)
     {
         ModelArchive.Save(_ml, Model, InputSchema, Metadata, path);
+        Interlocked.Exchange(ref _afterSave, null)?.Invoke();
         var metricsPath = MetricsPathFor(path);
         IO.AtomicFile.WriteAllText(metricsPath, System.Text.Json.JsonSerializer.Serialize(
             new
@@ -69,6 +76,7 @@ public sealed class TrainedImageClassifier : IDisposable
     /// <summary><c>model.zip</c> -> <c>model.metrics.json</c>.</summary>
     public static string MetricsPathFor(string modelPath) => Path.ChangeExtension(Path.GetFullPath(modelPath), ".metrics.json");
 
+    /// <summary>Frees the model and its temp files. A run's checkpoints stay until its model is saved (or a week has passed).</summary>
     public void Dispose()
     {
         (Model as IDisposable)?.Dispose();

@@ -16,6 +16,8 @@ public static class Processes
 
     public static string AtomicSaveChildDll => Built("tests/AtomicSaveChild", "AtomicSaveChild.dll");
 
+    public static string CoreOnlyTrainerDll => Built("tests/CoreOnlyTrainer", "CoreOnlyTrainer.dll");
+
     private static string Built(string project, string dll)
     {
         var path = Path.Combine(TestData.RepoRoot, project, "bin", Configuration, "net10.0", dll);

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Re-runs every training figure of the README's Results table and of docs/fine-tuning.md on this machine, each from an
+# empty cache, whole-process (/usr/bin/time -v), and prints one line per run: accuracy on the reported split, wall time,
+# peak RSS. Also: a model trained on hymenoptera_data/train alone (no split folders), evaluated on val/.
+#   bash benchmarks/figures/readme-results.sh [out-folder]      (about 25 minutes on 2 cores)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+out="${1:-$(mktemp -d)}"
+mkdir -p "$out"
+data=../shared/data
+[ -d "$data" ] || { echo "error: $data is absent (the shared photo sets)" >&2; exit 1; }
+dotnet build src/MlNetTransfer.Cli -c Release -v q -nologo >/dev/null
+cli="dotnet src/MlNetTransfer.Cli/bin/Release/net10.0/mlnet-transfer.dll"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), vector extensions: $(grep -o 'avx512[a-z_]*\|avx2' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+echo "results in $out"
+
+run() {
+  local name=$1; shift
+  export MLNETTRANSFER_CACHE="$out/cache-$name"
+  rm -rf "$MLNETTRANSFER_CACHE"
+  /usr/bin/time -v -o "$out/$name.time" $cli "$@" --out "$out/$name.zip" --no-color > "$out/$name.log" 2>&1
+  local wall rss saved
+  wall=$(grep 'Elapsed (wall clock)' "$out/$name.time" | awk '{print $NF}')
+  rss=$(grep 'Maximum resident' "$out/$name.time" | awk '{print $NF}')
+  saved=$(grep -m1 '^Saved' "$out/$name.log" | sed 's/.*); //' | tr -d '\n')
+  printf '%-22s %-70s wall %s  peak RSS %d MiB  | %s\n' "$name" "$*" "$wall" $((rss / 1024)) "$saved"
+}
+
+run hym-lbfgs       train $data/hymenoptera_data
+run hym-mlp         train $data/hymenoptera_data --head torch-mlp
+run hym-ft          train $data/hymenoptera_data --mode fine-tune --unfreeze stage4
+run cal-lbfgs       train $data/caltech101_6
+run cal-mlp         train $data/caltech101_6 --head torch-mlp
+run cal-ft          train $data/caltech101_6 --mode fine-tune --unfreeze stage4
+run fashion         train data/fashion-mnist-sample
+run hymtrain-lbfgs  train $data/hymenoptera_data/train
+run hymtrain-ft     train $data/hymenoptera_data/train --mode fine-tune --unfreeze stage4
+for m in hymtrain-lbfgs hymtrain-ft; do
+  printf '%-22s evaluate on hymenoptera_data/val: %s\n' "$m" \
+    "$($cli evaluate "$out/$m.zip" $data/hymenoptera_data/val --json | python3 -c 'import json,sys; r=json.load(sys.stdin); print(f"{r[\"split\"]} {r[\"count\"]} images, accuracy {r[\"microAccuracy\"]:.4f}, log-loss {r[\"logLoss\"]:.4f}")')"
+done
+# docs/fine-tuning.md: the block's learning rate and the optimizer (chosen on hymenoptera's val/, reported there too).
+run hym-ft-block1e-4 train $data/hymenoptera_data --mode fine-tune --unfreeze stage4 --lr 1e-3 --block-lr-factor 0.1
+run hym-ft-block3e-4 train $data/hymenoptera_data --mode fine-tune --unfreeze stage4 --block-lr-factor 0.3
+run hym-ft-lr1e-3    train $data/hymenoptera_data --mode fine-tune --unfreeze stage4 --lr 1e-3 --block-lr-factor 1
+run hym-ft-adamw     train $data/hymenoptera_data --mode fine-tune --unfreeze stage4 --optimizer adamw --lr 1e-3 --block-lr-factor 0.1

@@ -1,0 +1,42 @@
+using MlNetTransfer.Cli.Rendering;
+using MlNetTransfer.Training;
+using Spectre.Console;
+
+namespace MlNetTransfer.Cli.Commands;
+
+/// <summary>What <c>train</c> and <c>retrain</c> write and print: the model (the library saves it atomically), the report, the consumption sample, the tables.</summary>
+internal static class TrainingOutput
+{
+    public static int Write(IAnsiConsole console, TrainingSettings settings, TrainedImageClassifier trained, int skippedBefore)
+    {
+        var metricsPath = trained.Save(settings.Out);
+        var dataset = trained.Dataset;
+        var reportPath = Reporting.TrainingReportWriter.Write(settings.ReportDir ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(settings.Out))!, "report"),
+            settings.Out, trained.Metadata, trained.Reports, dataset.Skipped);
+        var samplePath = Reporting.ConsumptionSample.Write(settings.Out, trained.Classes);
+
+        if (!settings.Quiet)
+        {
+            if (dataset.Skipped.Count > skippedBefore)
+                ReportRenderer.Skipped(console, dataset.Skipped.Skip(skippedBefore).ToList(), settings.Verbose);
+            ReportRenderer.CrossValidation(console, trained.Metadata.Head.CrossValidation, trained.Metadata.Head.L2);
+            ReportRenderer.Metrics(console, trained.Reports);
+        }
+        var m = trained.Metadata;
+        var headline = trained.Reports.FirstOrDefault();
+        var accuracy = headline is null ? "" : FormattableString.Invariant($"; {headline.Split} accuracy {headline.MicroAccuracy:F4}");
+        var images = m.Training.Refit ? $", fit on all {m.Training.ImagesInModel} training images" : "";
+        console.MarkupLine(FormattableString.Invariant(
+            $"Saved [bold]{Markup.Escape(Path.GetFullPath(settings.Out))}[/] ({m.Mode}, {HeadWord(m.Head.Kind)} head, {trained.Classes.Count} classes, base {Markup.Escape(m.ConvBase.Name)}{images}){Markup.Escape(accuracy)}"));
+        if (m.FineTune is { StoppedByUser: true })
+            console.MarkupLine($"[yellow]Training was stopped by the user; {Markup.Escape(Path.GetFullPath(settings.Out))} holds the best epoch so far ({Markup.Escape(m.FineTune.BestEpoch ?? "-")}).[/]");
+        console.MarkupLine($"Metrics: {Markup.Escape(metricsPath)}");
+        console.MarkupLine($"Report: {Markup.Escape(reportPath)}");
+        console.MarkupLine($"How to use it in an app: {Markup.Escape(samplePath)}");
+        return 0;
+    }
+
+    /// <summary>The metadata's head kind as the console names it.</summary>
+    private static string HeadWord(string kind) =>
+        Inference.ModelMetadata.HeadKinds.Parse(kind) is { } head ? OptionFlags.Heads.WordOf(head) : kind;
+}

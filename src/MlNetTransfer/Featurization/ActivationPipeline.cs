@@ -1,0 +1,324 @@
+using System.Diagnostics;
+using Microsoft.ML;
+using Microsoft.ML.OnnxRuntime;
+using MlNetTransfer.Backbones;
+using MlNetTransfer.Data;
+using MlNetTransfer.Onnx;
+using MlNetTransfer.Progress;
+
+namespace MlNetTransfer.Featurization;
+
+/// <summary>
+/// The one image -> tensor pipeline, for every cut of the graph: pooled features (the whole composed graph) and
+/// freeze-boundary activations (its frozen prefix). Decoder threads read, hash, check, decode and resize each image and
+/// make the views asked for (plain, mirror, seeded crops) a bounded window ahead, while one ONNX Runtime session of the
+/// cut runs the views in batches; results come back in input order. A view found in the <see cref="ActivationStore"/>
+/// is not made or run (its file is still checked against this run's limits); a view the graph computed is stored,
+/// unless its image was used despite a warning. Memory for pixels stays bounded by the window; the results are kept.
+/// An undecodable file is skipped and listed; the run goes on.
+/// </summary>
+internal sealed class ActivationPipeline : IDisposable
+{
+    private readonly GraphPrefix _prefix;
+    private readonly PreprocessingSpec _spec;
+    private readonly FeaturizerOptions _options;
+    private readonly ImageValidationOptions _checks;
+    private readonly InferenceSession _session;
+    private readonly ImagePixelsMaker _pixels;
+    private readonly Lazy<ImagePixelsMaker> _largePixels;
+    private readonly int _side;
+    private readonly PixelBuffers _buffers = new();
+    private readonly DecodeWorkers _decoders;
+
+    public ActivationPipeline(MLContext ml, GraphPrefix prefix, PreprocessingSpec spec, int? threads, FeaturizerOptions? options = null,
+        ImageValidationOptions? checks = null)
+    {
+        _prefix = prefix;
+        _spec = spec;
+        _options = options ?? new FeaturizerOptions();
+        _checks = checks ?? new ImageValidationOptions();
+        var opened = OrtSessions.Open(prefix.Bytes, threads, _options.Device);
+        _session = opened.Session;
+        DeviceNote = opened.Note;
+        _pixels = new ImagePixelsMaker(ml, spec);
+        _side = PixelViews.SourceSide(Math.Max(spec.Width, spec.Height));
+        _largePixels = new Lazy<ImagePixelsMaker>(() => new ImagePixelsMaker(ml, spec with { Width = _side, Height = _side }), LazyThreadSafetyMode.ExecutionAndPublication);
+        Shape = RunBatch(new float[_pixels.Length], 1, out _);
+        Store = _options.UseCache ? new ActivationStore(_options.CacheRoot ?? IO.ToolPaths.CacheRoot, prefix.Key, Shape) : null;
+        _decoders = new DecodeWorkers(Math.Max(1, _options.DecodeThreads ?? Environment.ProcessorCount), _options.LowPriorityDecode);
+    }
+
+    /// <summary>The cut this pipeline runs.</summary>
+    public GraphPrefix Prefix => _prefix;
+
+    /// <summary>Shape of one view's values at the cut, e.g. [512] or [256, 14, 14].</summary>
+    public int[] Shape { get; }
+
+    /// <summary>Where views are kept (null when the cache is off).</summary>
+    public ActivationStore? Store { get; }
+
+    /// <summary>Why the requested device is not used (e.g. no GPU), or null.</summary>
+    public string? DeviceNote { get; }
+
+    /// <param name="images">Images, in the order the results should have.</param>
+    /// <param name="plan">The views wanted of each.</param>
+    /// <param name="stage">Stage name in progress events.</param>
+    /// <param name="progress">Progress sink.</param>
+    /// <param name="cancellationToken">Stops between images.</param>
+    public ViewSet Run(IReadOnlyList<LabeledImage> images, ViewPlan plan, string stage, IProgress<ProgressEvent>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        int batchViews = Math.Max(1, _options.BatchSize);
+        // Enough prepared images to fill the next batch while this one runs, never much more.
+        int window = Math.Max(4 * _decoders.Count, (int)Math.Ceiling(2.0 * batchViews / plan.Count));
+        var results = new ImageViews?[images.Count];
+        var unreadable = new List<SkippedFile>();
+        var warnings = new List<SkippedFile>();
+        int fromStore = 0, computed = 0, viewsComputed = 0, done = 0, damagedBefore = Store?.Damaged ?? 0;
+        var clock = Stopwatch.StartNew();
+        var computeTime = TimeSpan.Zero;
+        progress?.Report(new StageStarted(stage, Describe(images.Count, plan), images.Count));
+
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var pending = new Queue<Task<PreparedImage>>();
+        int next = 0;
+        var batch = new List<(PreparedImage Image, int View, float[] Pixels)>(batchViews);
+        var buffer = new float[batchViews * _pixels.Length];
+
+        void Flush()
+        {
+            if (batch.Count == 0)
+                return;
+            var started = Stopwatch.GetTimestamp();
+            for (int i = 0; i < batch.Count; i++)
+            {
+                batch[i].Pixels.AsSpan(0, _pixels.Length).CopyTo(buffer.AsSpan(i * _pixels.Length, _pixels.Length));
+                _buffers.Return(batch[i].Pixels);
+            }
+            RunBatch(buffer, batch.Count, out var values);
+            int length = values.Length / batch.Count;
+            for (int i = 0; i < batch.Count; i++)
+            {
+                var (image, view, _) = batch[i];
+                var target = values.AsSpan(i * length, length).ToArray();
+                image.Views![view] = target;
+                // A file used despite a warning is not stored: a later run may have a stricter policy for it.
+                if (image.Warning is null)
+                    Store?.Put(image.ContentHash!, plan.Views[view].Key, target);
+                if (--image.Missing == 0)
+                    Complete(image);
+            }
+            viewsComputed += batch.Count;
+            batch.Clear();
+            computeTime += Stopwatch.GetElapsedTime(started);
+        }
+
+        void Complete(PreparedImage image)
+        {
+            results[image.Index] = new ImageViews(image.Image, image.ContentHash!, image.Views!);
+            if (++done % 8 == 0 || done == images.Count)
+                progress?.Report(new StageAdvanced(stage, done, images.Count));
+        }
+
+        try
+        {
+            while (pending.Count > 0 || next < images.Count)
+            {
+                while (pending.Count < window && next < images.Count)
+                {
+                    int index = next++;
+                    pending.Enqueue(_decoders.Run(() => Prepare(index, images[index], plan, stop.Token)));
+                }
+                cancellationToken.ThrowIfCancellationRequested();
+                var prepared = pending.Dequeue().GetAwaiter().GetResult();
+                if (prepared.Rejection is not null)
+                {
+                    unreadable.Add(new SkippedFile(prepared.Image.Path, prepared.Rejection));
+                    done++;
+                    continue;
+                }
+                if (prepared.Warning is not null)
+                    warnings.Add(new SkippedFile(prepared.Image.Path, prepared.Warning));
+                if (prepared.Missing == 0)
+                {
+                    fromStore++;
+                    Complete(prepared);
+                    continue;
+                }
+                computed++;
+                foreach (var (view, pixels) in prepared.Pixels!)
+                {
+                    batch.Add((prepared, view, pixels));
+                    if (batch.Count == batchViews)
+                        Flush();
+                }
+                prepared.Pixels = null;
+            }
+            Flush();
+        }
+        finally
+        {
+            // On an error or a stop, let the workers still running finish before their buffers go.
+            stop.Cancel();
+            foreach (var task in pending)
+                try { task.Wait(); } catch (AggregateException) { }
+        }
+
+        var set = new ViewSet(results.OfType<ImageViews>().ToList(), Shape, unreadable, warnings)
+        {
+            FromStore = fromStore,
+            Computed = computed,
+            ViewsComputed = viewsComputed,
+        };
+        progress?.Report(new StageFinished(stage, set.Images.Count, clock.Elapsed));
+        progress?.Report(new FeaturesCached(stage, fromStore, computed, Store?.Folder ?? "")
+        {
+            ViewsComputed = viewsComputed,
+            ComputeTime = computeTime,
+            Elapsed = clock.Elapsed,
+            Damaged = (Store?.Damaged ?? 0) - damagedBefore,
+        });
+        return set;
+    }
+
+    private string Describe(int images, ViewPlan plan)
+    {
+        string what = _prefix.Tensor == FeaturizerGraphBuilder.FeaturesTensor ? "Featurizing" : $"Running the frozen base up to {_prefix.Tensor} on";
+        return plan.Count == 1 ? $"{what} {images} images" : $"{what} {images} images x {plan.Count} views";
+    }
+
+    /// <summary>Read, hash, look up, then check + decode + make the missing views' pixels (on a worker thread).</summary>
+    private PreparedImage Prepare(int index, LabeledImage image, ViewPlan plan, CancellationToken ct)
+    {
+        ct.ThrowIfCancellationRequested();
+        var result = new PreparedImage(index, image);
+        var (bytes, readError) = ImageDecoder.ReadFile(image.Path, _checks);
+        if (bytes is null)
+        {
+            result.Rejection = readError;
+            return result;
+        }
+        result.ContentHash = ContentHash.Of(bytes);
+        result.Views = new float[plan.Count][];
+        var missing = new List<int>();
+        for (int v = 0; v < plan.Count; v++)
+        {
+            if (Store?.TryGet(result.ContentHash, plan.Views[v].Key) is { } stored)
+                result.Views[v] = stored;
+            else
+                missing.Add(v);
+        }
+        result.Missing = missing.Count;
+        if (missing.Count == 0)
+        {
+            // The values are known; the file must still pass this run's checks (limits are options).
+            result.Rejection = ImageDecoder.ReadHeader(bytes, _checks).Rejection;
+            return result;
+        }
+        var decoded = ImageDecoder.Decode(bytes, _checks);
+        if (decoded.Image is null)
+        {
+            result.Rejection = decoded.Rejection ?? "cannot be decoded";
+            return result;
+        }
+        result.Warning = decoded.Warning;
+        using (decoded.Image)
+        {
+            var pixels = new List<(int, float[])>(missing.Count);
+            float[]? plain = null, large = null;
+            try
+            {
+                foreach (int v in missing)
+                {
+                    var view = plan.Views[v];
+                    var target = _buffers.Rent(_pixels.Length);
+                    switch (view.Kind)
+                    {
+                        case ViewKind.Plain or ViewKind.Mirror:
+                            if (plain is null)
+                            {
+                                plain = _buffers.Rent(_pixels.Length);
+                                _pixels.Make(decoded.Image, plain);
+                            }
+                            if (view.Kind == ViewKind.Plain)
+                                plain.AsSpan(0, _pixels.Length).CopyTo(target);
+                            else
+                                _pixels.Mirror(plain.AsSpan(0, _pixels.Length), target);
+                            break;
+                        default:
+                            if (large is null)
+                            {
+                                large = _buffers.Rent(3 * _side * _side);
+                                _largePixels.Value.Make(decoded.Image, large);
+                            }
+                            PixelViews.RandomResizedCrop(large.AsSpan(0, 3 * _side * _side), _side, target, _spec.Width, _spec.Height,
+                                view.CropRandom(result.ContentHash), view.Flip);
+                            break;
+                    }
+                    pixels.Add((v, target));
+                }
+            }
+            finally
+            {
+                if (plain is not null) _buffers.Return(plain);
+                if (large is not null) _buffers.Return(large);
+            }
+            result.Pixels = pixels;
+        }
+        return result;
+    }
+
+    /// <summary>The cut on <paramref name="count"/> views' pixels ([count,3,H,W] at the start of the buffer), with no store: what the fine-tuning benchmark compares with.</summary>
+    public float[] RunPrefix(float[] pixels, int count)
+    {
+        RunBatch(pixels, count, out var values);
+        return values;
+    }
+
+    private int[] RunBatch(float[] buffer, int count, out float[] values)
+    {
+        using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, buffer.AsMemory(0, count * _pixels.Length),
+            [count, 3, _spec.Height, _spec.Width]);
+        using var runOptions = new RunOptions();
+        using var outputs = _session.Run(runOptions, [FeaturizerGraphBuilder.PixelsTensor], [input], [_prefix.Tensor]);
+        values = outputs[0].GetTensorDataAsSpan<float>().ToArray();
+        return outputs[0].GetTensorTypeAndShape().Shape.Skip(1).Select(d => (int)d).ToArray();
+    }
+
+    public void Dispose()
+    {
+        _decoders.Dispose();
+        _session.Dispose();
+        _pixels.Dispose();
+        if (_largePixels.IsValueCreated)
+            _largePixels.Value.Dispose();
+    }
+
+    /// <summary>Pixel arrays handed from the decoders to the batch and back, by length; as many exist as were ever in flight at once.</summary>
+    private sealed class PixelBuffers
+    {
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<int, System.Collections.Concurrent.ConcurrentBag<float[]>> _free = new();
+
+        public float[] Rent(int length) => _free.GetOrAdd(length, _ => []).TryTake(out var buffer) ? buffer : new float[length];
+
+        public void Return(float[] buffer) => _free.GetOrAdd(buffer.Length, _ => []).Add(buffer);
+    }
+
+    private sealed class PreparedImage(int index, LabeledImage image)
+    {
+        public int Index { get; } = index;
+        public LabeledImage Image { get; } = image;
+        public string? ContentHash { get; set; }
+        public string? Rejection { get; set; }
+        public string? Warning { get; set; }
+        public float[][]? Views { get; set; }
+        public int Missing { get; set; }
+        public List<(int View, float[] Pixels)>? Pixels { get; set; }
+    }
+}
+
+/// <summary>The content key of an image file: SHA-256 of its bytes, hex.</summary>
+internal static class ContentHash
+{
+    public static string Of(ReadOnlySpan<byte> bytes) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes));
+}

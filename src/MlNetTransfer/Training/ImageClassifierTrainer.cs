@@ -1,0 +1,266 @@
+using MlNetTransfer.Backbones;
+using MlNetTransfer.Data;
+using MlNetTransfer.Featurization;
+using MlNetTransfer.Inference;
+using MlNetTransfer.Onnx;
+using MlNetTransfer.Progress;
+using MlNetTransfer.Training.Backends;
+using Onnx;
+
+namespace MlNetTransfer.Training;
+
+/// <summary>
+/// The one trainer (fastai's Learner, ML.NET's estimator): labelled images in, a stock ML.NET model zip out, for every
+/// mode and head. It reads the data, runs the images through the conv base once (or its frozen part, when
+/// fine-tuning) in one pipeline whose results are cached per image, holds out a share of the training images when the
+/// data has no validation split, trains the head (ML.NET's L-BFGS, or TorchSharp with the package
+/// MlNetTransfer.TorchSharp) and, when fine-tuning, the top block(s), fits again on every labelled image with what
+/// the held-out share chose, evaluates, and assembles a model of stock ML.NET transforms. Also continued training of a
+/// saved model (<see cref="Retrain(string, string, IProgress{ProgressEvent}?, CancellationToken)"/>), the learning-rate
+/// range test (<see cref="FindLearningRate(string, LearningRateRange?, IProgress{ProgressEvent}?, CancellationToken)"/>)
+/// and sharded featurization for batch schedulers (<see cref="FeaturizeShard"/>).
+/// </summary>
+public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? options = null)
+{
+    private readonly ImageClassifierTrainerOptions _options = options ?? new ImageClassifierTrainerOptions();
+
+    public ImageClassifierTrainerOptions Options => _options;
+
+    /// <summary>Trains on a data folder (<c>root/&lt;label&gt;/*.jpg</c>, optionally under <c>train/</c>, <c>val/</c>, <c>test/</c>) or a CSV/TSV manifest.</summary>
+    public TrainedImageClassifier Train(string data, IProgress<ProgressEvent>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var backend = Prepare();
+        return Train(ImageDatasetLoader.Load(data, _options.Data), backend, progress, cancellationToken);
+    }
+
+    /// <inheritdoc cref="Train(string, IProgress{ProgressEvent}?, CancellationToken)"/>
+    public TrainedImageClassifier Train(ImageDataset dataset, IProgress<ProgressEvent>? progress = null, CancellationToken cancellationToken = default) =>
+        Train(dataset, Prepare(), progress, cancellationToken);
+
+    /// <summary>Before any work: the options hold, and the backend they need is there.</summary>
+    private ITorchSharpBackend? Prepare()
+    {
+        _options.Validate(TrainerTask.Train);
+        return _options.TrainsInTorchSharp ? TrainingBackends.TorchSharp(Describe(_options.Mode, _options.EffectiveHead)) : null;
+    }
+
+    private TrainedImageClassifier Train(ImageDataset dataset, ITorchSharpBackend? backend, IProgress<ProgressEvent>? progress, CancellationToken cancellationToken)
+    {
+        var head = _options.EffectiveHead;
+        dataset.EnsureTrainable(_options.Data.MinImagesPerClass);
+        progress?.Report(new DatasetLoaded(dataset));
+        var graph = PrepareGraph(_options.ConvBase, dataset, progress);
+        var source = BaseSource.Of(graph, FeaturizerGraphCache.FileHash(graph.Preset.RequireModelFile()));
+        return Run(dataset, source, _options, head, backend, warm: null, previous: null, progress, cancellationToken);
+    }
+
+    /// <summary>
+    /// Continues training a model this tool saved (fine-tuned, or with a TorchSharp head) on new or more images of the same
+    /// classes, from its tuned weights (the head phase is skipped). The conv base, mode, head and unfrozen blocks are the
+    /// model's: <see cref="ImageClassifierTrainerOptions.ConvBase"/>, <c>Mode</c>, <c>Head</c>, <c>FineTuning.Unfreeze</c>
+    /// and <c>Precision</c> must be left at their defaults or equal the model's; the rest of the recipe is this trainer's.
+    /// </summary>
+    public TrainedImageClassifier Retrain(string modelZip, string data, IProgress<ProgressEvent>? progress = null, CancellationToken cancellationToken = default) =>
+        Retrain(modelZip, ImageDatasetLoader.Load(data, _options.Data), progress, cancellationToken);
+
+    /// <inheritdoc cref="Retrain(string, string, IProgress{ProgressEvent}?, CancellationToken)"/>
+    public TrainedImageClassifier Retrain(string modelZip, ImageDataset dataset, IProgress<ProgressEvent>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var metadata = ModelArchive.ReadMetadata(modelZip)
+                       ?? throw new ModelLoadException($"'{modelZip}' was not made by MlNetTransfer: it has no {ModelMetadata.EntryName}, so it cannot be trained further.");
+        var head = ModelMetadata.HeadKinds.Parse(metadata.Head.Kind)
+                   ?? throw new ModelLoadException($"'{modelZip}': its head kind '{metadata.Head.Kind}' is not one this version knows.");
+        if (head == HeadKind.LbfgsSoftmax)
+            throw new ModelLoadException($"'{modelZip}' has an ML.NET L-BFGS head (feature extraction): train it again with Train, or train a TorchSharp head or fine-tune (Head = TorchSharpSoftmax/TorchSharpMlp, Mode = FineTuning) to continue it later.");
+        var mode = metadata.Mode == "fine-tune" ? TrainingMode.FineTuning : TrainingMode.FeatureExtraction;
+        var unfreeze = metadata.FineTune?.Unfreeze is { Length: > 0 } u ? u : new FineTuningOptions().Unfreeze;
+        var defaults = new ImageClassifierTrainerOptions();
+        void Same(bool sameOrDefault, string option, string theirs)
+        {
+            if (!sameOrDefault)
+                throw new TrainingOptionsException(option, $"{option} does nothing for continued training (Retrain): the model's is {theirs}, and it is kept; leave {option} at its default.");
+        }
+        Same(_options.Mode == defaults.Mode || _options.Mode == mode, "Mode", mode.ToString());
+        Same(_options.Head is null || _options.Head == head, "Head", head.ToString());
+        Same(_options.ConvBase.Name == defaults.ConvBase.Name || _options.ConvBase.Name == metadata.ConvBase.Name, "ConvBase", metadata.ConvBase.Name);
+        Same(_options.FineTuning.Unfreeze == defaults.FineTuning.Unfreeze || _options.FineTuning.Unfreeze == unfreeze, "FineTuning.Unfreeze", unfreeze);
+        var effective = _options with { Mode = mode, Head = head, FineTuning = _options.FineTuning with { Unfreeze = defaults.FineTuning.Unfreeze } };
+        effective.Validate(TrainerTask.Retrain);
+        effective = effective with { FineTuning = effective.FineTuning with { Unfreeze = unfreeze } };
+        var backend = TrainingBackends.TorchSharp("Continued training");
+        if (!metadata.Classes.SequenceEqual(dataset.Classes))
+            throw new DatasetException($"{dataset.Source}: classes ({string.Join(", ", dataset.Classes)}) differ from the model's ({string.Join(", ", metadata.Classes)}); continued training needs the same classes.");
+
+        var preset = (metadata.ConvBase.Spec ?? throw new ModelLoadException($"'{modelZip}' has no conv-base spec in its metadata (made by an older version)."))
+            .ApplyTo(new ConvBasePreset { Name = metadata.ConvBase.Name, Description = metadata.ConvBase.Description });
+        var (composed, hiddenWeights, hiddenBiases, _) = TunedGraphWriter.SplitHead(ModelProto.Parser.ParseFrom(ModelArchive.ReadEmbeddedOnnx(modelZip)));
+        var loaded = ModelArchive.Load(new Microsoft.ML.MLContext(_options.Seed), modelZip, out _);
+        HeadWeights warm;
+        try
+        {
+            var (weights, biases) = MaxEntHead.Read(loaded) ?? throw new ModelLoadException($"'{modelZip}' has no maximum-entropy head to continue from.");
+            warm = new HeadWeights(weights, biases, hiddenWeights, hiddenBiases);
+        }
+        finally
+        {
+            (loaded as IDisposable)?.Dispose();
+        }
+        dataset.EnsureTrainable(_options.Data.MinImagesPerClass);
+        progress?.Report(new DatasetLoaded(dataset));
+        progress.Note($"continuing from {modelZip} ({metadata.Mode}, {metadata.Classes.Count} classes)");
+        var source = new BaseSource(preset, composed, null, metadata.ConvBase.FeatureLength, metadata.ConvBase.ModelSha256);
+        return Run(dataset, source, effective, head, backend, warm, metadata, progress, cancellationToken);
+    }
+
+    /// <summary>
+    /// fastai's learning-rate range test on these images with this recipe: the TorchSharp head on the frozen base, or,
+    /// with <see cref="TrainingMode.FineTuning"/>, the unfrozen block(s) + head after the head phase. Suggests a rate.
+    /// </summary>
+    public LearningRateSweep FindLearningRate(string data, LearningRateRange? range = null, IProgress<ProgressEvent>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        _options.Validate(TrainerTask.FindLearningRate);
+        (range ?? new LearningRateRange()).Validate();
+        TrainingBackends.TorchSharp("The learning-rate range test");
+        return FindLearningRate(ImageDatasetLoader.Load(data, _options.Data), range, progress, cancellationToken);
+    }
+
+    /// <inheritdoc cref="FindLearningRate(string, LearningRateRange?, IProgress{ProgressEvent}?, CancellationToken)"/>
+    public LearningRateSweep FindLearningRate(ImageDataset dataset, LearningRateRange? range = null, IProgress<ProgressEvent>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        _options.Validate(TrainerTask.FindLearningRate);
+        range ??= new LearningRateRange();
+        range.Validate();
+        // The range test is for TorchSharp heads: with the mode's default head unset, that is the softmax layer.
+        var options = _options with { Head = _options.Head ?? HeadKind.TorchSharpSoftmax };
+        var backend = TrainingBackends.TorchSharp("The learning-rate range test");
+        dataset.EnsureTrainable(options.Data.MinImagesPerClass);
+        var graph = PrepareGraph(options.ConvBase, dataset, progress);
+        using var run = TrainingRun.Start(options, dataset, BaseSource.Of(graph), options.EffectiveHead, progress, cancellationToken);
+        var train = run.Featurize(run.Dataset.Train, run.TrainPlan, "featurize train", progress, cancellationToken);
+        run.ReportSkipped(train, progress);
+        var job = run.Job(train, ViewSet.Empty(train.Shape), warm: null, keep: null, checkpointName: null);
+        return backend.FindLearningRate(job, range, progress, cancellationToken);
+    }
+
+    /// <summary>
+    /// Runs the conv base over shard <paramref name="index"/> (0-based) of <paramref name="count"/> of a data set (every
+    /// count-th image in path order, the same on every machine) and writes exactly what <see cref="Train(string, IProgress{ProgressEvent}?, CancellationToken)"/>
+    /// with these options would compute for those images to <paramref name="outputPath"/> (and to the local cache).
+    /// <see cref="FeaturizerOptions.Shards"/> of a later run imports them. Returns the images written and those skipped.
+    /// </summary>
+    public (int Written, IReadOnlyList<SkippedFile> Skipped) FeaturizeShard(string data, int index, int count, string outputPath,
+        IProgress<ProgressEvent>? progress = null, CancellationToken cancellationToken = default)
+    {
+        _options.Validate(TrainerTask.Train);
+        var dataset = ImageDatasetLoader.Load(data, _options.Data);
+        var selected = FeatureShard.Select(dataset.All, data, index, count);
+        var graph = PrepareGraph(_options.ConvBase, dataset, progress);
+        using var run = TrainingRun.Start(_options, dataset, BaseSource.Of(graph), _options.EffectiveHead, progress, cancellationToken);
+        var training = dataset.Train.ToHashSet();
+        // Training images get their augmented views, held-out ones the plain view, as a training run computes them.
+        var train = run.Featurize(selected.Where(training.Contains).ToList(), run.TrainPlan, "featurize train", progress, cancellationToken);
+        var heldOut = run.Featurize(selected.Where(i => !training.Contains(i)).ToList(), ViewPlan.PlainOnly, "featurize held-out", progress, cancellationToken);
+        var records = new List<ShardRecord>();
+        foreach (var (set, plan) in new[] { (train, run.TrainPlan), (heldOut, ViewPlan.PlainOnly) })
+            records.AddRange(set.Images.Select(i => new ShardRecord(i.ContentHash, FeatureShard.Relative(data, i.Image.Path), i.Image.Label,
+                i.Views.Select((v, k) => (plan.Views[k].Key, v)).ToList())));
+        new FeatureShard
+        {
+            CutKey = run.Prefix.Key,
+            ConvBase = graph.Preset.Name,
+            Tensor = run.Prefix.Tensor,
+            Shape = train.Shape,
+            Index = index,
+            Count = count,
+            Records = records.OrderBy(r => r.RelativePath, StringComparer.Ordinal).ToList(),
+        }.Save(outputPath);
+        return (records.Count, train.Unreadable.Concat(heldOut.Unreadable).ToList());
+    }
+
+    private TrainedImageClassifier Run(ImageDataset dataset, BaseSource source, ImageClassifierTrainerOptions options, HeadKind head, ITorchSharpBackend? backend,
+        HeadWeights? warm, ModelMetadata? previous, IProgress<ProgressEvent>? progress, CancellationToken cancellationToken)
+    {
+        using var run = TrainingRun.Start(options, dataset, source, head, progress, cancellationToken);
+        var split = run.Split;
+        var train = run.Featurize(run.Dataset.Train, run.TrainPlan, "featurize train", progress, cancellationToken);
+        var validation = run.Featurize(run.Dataset.Validation, ViewPlan.PlainOnly, "featurize validation", progress, cancellationToken);
+        var test = run.Featurize(run.Dataset.Test, ViewPlan.PlainOnly, "featurize test", progress, cancellationToken);
+        run.ReportSkipped(train.Concat(validation).Concat(test), progress);
+        run.Forget(train.Unreadable.Concat(validation.Unreadable).Concat(test.Unreadable).ToList());
+        run.PruneCache();
+
+        // The share held out by the trainer (no validation split given) chooses; the user's validation split otherwise.
+        var (fit, chooseOn) = split.Apply(train, validation, run.Dataset);
+        IHeadFitter fitter = head == HeadKind.LbfgsSoftmax
+            ? new LbfgsHeadFitter(run, options.Lbfgs)
+            : new TorchHeadFitter(run, backend!, warm);
+        var first = fitter.Fit(fit, chooseOn.PlainOnly(), chosen: null, "main", progress, cancellationToken);
+        bool refit = split.Refit && !first.Stopped;
+        var estimate = chooseOn.Images.Count > 0 ? Report(split.ChooseName, chooseOn, first.Probabilities(chooseOn), run.Dataset.Classes, ofSavedModel: !refit) : null;
+        var final = first;
+        if (refit)
+        {
+            progress.Note($"refitting on all {train.Images.Count} training images with {first.Choice} (chosen on the {split.HeldOut.Count} held-out images)");
+            final = fitter.Fit(train, ViewSet.Empty(train.Shape), first, "refit", progress, cancellationToken);
+            first.Dispose();
+        }
+        try
+        {
+            var reports = new List<ClassificationReportEntry>();
+            if (test.Images.Count > 0)
+                reports.Add(new(Report("test", test, final.Probabilities(test), run.Dataset.Classes), Primary: run.Dataset.Validation.Count == 0));
+            if (estimate is not null)
+                reports.Add(new(estimate, Primary: run.Dataset.Validation.Count > 0 || test.Images.Count == 0));
+            var ordered = reports.OrderByDescending(r => r.Primary).Select(r => r.Report).ToList();
+            var assembled = final.Assemble();
+            var metadata = run.Metadata(final, ordered, fit.Images.Count, refit ? train.Images.Count : fit.Images.Count, refit, previous);
+            var checkpoints = run.Checkpoints.ToList();
+            bool stopped = final.Stopped;
+            return new TrainedImageClassifier(run.Ml, assembled.Model, assembled.InputSchema, run.Dataset, ordered, metadata, release: () =>
+            {
+                assembled.Release?.Invoke();
+                final.Dispose();
+            }, afterSave: stopped ? null : () => Checkpointing.Remove(checkpoints));
+        }
+        catch
+        {
+            final.Dispose();
+            throw;
+        }
+    }
+
+    private sealed record ClassificationReportEntry(Evaluation.ClassificationReport Report, bool Primary);
+
+    private FeaturizerGraphFile PrepareGraph(ConvBasePreset preset, ImageDataset dataset, IProgress<ProgressEvent>? progress)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        progress?.Report(new StageStarted("prepare", $"Preparing conv base {preset.Name}", 0));
+        var root = _options.Featurizer.CacheRoot;
+        var graph = FeaturizerGraphCache.GetOrBuild(preset, root, progress);
+        progress?.Report(new StageFinished("prepare", 0, clock.Elapsed));
+        if (_options.Precision == ConvBasePrecision.Int8)
+            graph = Int8ConvBase.GetOrBuild(graph, dataset.Train, _options.Seed, _options.Int8, _options.ImageChecks, root, progress);
+        return graph;
+    }
+
+    internal static Evaluation.ClassificationReport Report(string split, ViewSet images, float[][] probabilities, IReadOnlyList<string> classes, bool ofSavedModel = true) =>
+        Evaluation.ClassificationReport.Create(split, classes, images.Images.Select((image, i) => (image.Image.Path, image.Image.Label, probabilities[i])).ToList(), ofSavedModel);
+
+    internal static string Describe(TrainingMode mode, HeadKind head) =>
+        mode == TrainingMode.FineTuning ? "Fine-tuning (Mode = FineTuning)" : $"Head = {head}";
+}
+
+/// <summary>Where a run's conv base comes from: a preset's composed graph (on disk), or a saved model's embedded one.</summary>
+/// <param name="Preset">The preset, with the input size the base takes.</param>
+/// <param name="Composed">The composed graph (for continued training: the tuned one, without an MLP hidden layer).</param>
+/// <param name="Graph">The graph file, when the graph is a preset's (null for continued training).</param>
+/// <param name="FeatureLength">Length of the graph's feature output.</param>
+/// <param name="BaseSha256">SHA-256 of the conv-base file, for the metadata.</param>
+internal sealed record BaseSource(ConvBasePreset Preset, ModelProto Composed, FeaturizerGraphFile? Graph, int FeatureLength, string BaseSha256)
+{
+    /// <summary>A preset's composed graph, as built (and verified) in the cache.</summary>
+    public static BaseSource Of(FeaturizerGraphFile graph, string baseSha256 = "") =>
+        new(graph.Preset, OnnxGraph.Load(graph.Path), graph, graph.FeatureLength, baseSha256);
+}

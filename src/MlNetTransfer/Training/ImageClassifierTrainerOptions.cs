@@ -1,0 +1,219 @@
+using System.Collections;
+using System.Globalization;
+using System.Reflection;
+using MlNetTransfer.Backbones;
+using MlNetTransfer.Data;
+using MlNetTransfer.Featurization;
+using MlNetTransfer.Onnx;
+
+namespace MlNetTransfer.Training;
+
+/// <summary>
+/// Everything <see cref="ImageClassifierTrainer"/> needs: the conv base, the mode and head, how data is used, what
+/// counts as a bad image, how images run through the base, and the recipe of the TorchSharp heads and fine-tuning.
+/// Every default is what the README's figures were made with. <see cref="Validate()"/> refuses, before any work, an option
+/// out of range or one that does nothing on the path it is given for.
+/// </summary>
+public sealed record ImageClassifierTrainerOptions
+{
+    /// <summary>The conv base. Default: the embedded <c>resnet18</c>. <see cref="ImageClassifierTrainer.Retrain(string, string, IProgress{Progress.ProgressEvent}?, CancellationToken)"/> takes the model's.</summary>
+    public ConvBasePreset ConvBase { get; init; } = ConvBaseRegistry.Get(ConvBaseRegistry.DefaultName);
+
+    /// <summary>Default <see cref="TrainingMode.FeatureExtraction"/>. <see cref="ImageClassifierTrainer.Retrain(string, string, IProgress{Progress.ProgressEvent}?, CancellationToken)"/> takes the model's.</summary>
+    public TrainingMode Mode { get; init; } = TrainingMode.FeatureExtraction;
+
+    /// <summary>
+    /// The head; null (default) takes the mode's: <see cref="HeadKind.LbfgsSoftmax"/> for feature extraction,
+    /// <see cref="HeadKind.TorchSharpSoftmax"/> for fine-tuning. <see cref="ImageClassifierTrainer.Retrain(string, string, IProgress{Progress.ProgressEvent}?, CancellationToken)"/> takes the model's.
+    /// </summary>
+    public HeadKind? Head { get; init; }
+
+    /// <summary>Seed of the held-out split, folds, augmentation, initialization and batch order. Same seed, data and threads: same model. Default 1.</summary>
+    public int Seed { get; init; } = 1;
+
+    /// <summary>ONNX Runtime and TorchSharp threads; null = all cores. Results are reproducible for a given count.</summary>
+    public int? Threads { get; init; }
+
+    /// <summary>How the labelled images are used (the held-out share when there is no validation split).</summary>
+    public DatasetOptions Data { get; init; } = new();
+
+    /// <summary>What counts as a bad image (size limits, truncation): checked as each image is read.</summary>
+    public ImageValidationOptions ImageChecks { get; init; } = new();
+
+    /// <summary>How images run through the conv base, on which device, and the cache of what it computed.</summary>
+    public FeaturizerOptions Featurizer { get; init; } = new();
+
+    /// <summary>
+    /// Also train on left-right flipped copies: the L-BFGS head gets each training image's mirror image as an extra row;
+    /// the TorchSharp heads' random crops are flipped at random. Turn off where orientation carries meaning. Default true.
+    /// </summary>
+    public bool Mirror { get; init; } = true;
+
+    /// <summary>Precision of the conv base: fp32 (default) or int8 (calibrated on training images; the saved model carries it). Feature extraction only.</summary>
+    public ConvBasePrecision Precision { get; init; } = ConvBasePrecision.Fp32;
+
+    /// <summary>How the int8 conv base is made, when <see cref="Precision"/> is int8.</summary>
+    public Int8QuantizationOptions Int8 { get; init; } = new();
+
+    /// <summary>The L-BFGS head (<see cref="HeadKind.LbfgsSoftmax"/>).</summary>
+    public LbfgsHeadOptions Lbfgs { get; init; } = new();
+
+    /// <summary>The recipe of the TorchSharp heads and of fine-tuning.</summary>
+    public FineTuningOptions FineTuning { get; init; } = new();
+
+    /// <summary>
+    /// When the trainer held out a share of the training images itself (the data has no validation split), fit the
+    /// final model again on every labelled image with what that share chose (the L2 weight, the epoch). Default true.
+    /// A split the user gave is never merged.
+    /// </summary>
+    public bool Refit { get; init; } = true;
+
+    /// <summary>
+    /// Where the TorchSharp runs checkpoint every epoch; null (default) = <c>checkpoints/</c> under the cache root. A
+    /// run's checkpoint is named by its data and options, and removed once its model is saved or disposed.
+    /// </summary>
+    public string? CheckpointFolder { get; init; }
+
+    /// <summary>Continue an interrupted TorchSharp run from its last epoch's checkpoint (same data, options, seed and threads).</summary>
+    public bool Resume { get; init; }
+
+    /// <summary>The head this run trains: <see cref="Head"/>, else the mode's default.</summary>
+    public HeadKind EffectiveHead => Head ?? (Mode == TrainingMode.FineTuning ? HeadKind.TorchSharpSoftmax : HeadKind.LbfgsSoftmax);
+
+    /// <summary>Whether the head (and fine-tuning) trains in TorchSharp.</summary>
+    public bool TrainsInTorchSharp => Mode == TrainingMode.FineTuning || EffectiveHead != HeadKind.LbfgsSoftmax;
+
+    /// <summary>
+    /// Throws <see cref="TrainingOptionsException"/> naming the first option that is out of range or does nothing for
+    /// <see cref="ImageClassifierTrainer.Train(string, IProgress{Progress.ProgressEvent}?, CancellationToken)"/>.
+    /// </summary>
+    public void Validate() => Validate(TrainerTask.Train);
+
+    internal void Validate(TrainerTask task)
+    {
+        Require(Data.ValidationFraction is > 0 and < 1, "Data.ValidationFraction", "must be between 0 and 1");
+        Require(Data.MinImagesPerClass >= 1, "Data.MinImagesPerClass", "must be at least 1");
+        Require(ImageChecks.MaxPixels >= 64, "ImageChecks.MaxPixels", "must be at least 64");
+        Require(ImageChecks.MinSide >= 1, "ImageChecks.MinSide", "must be at least 1");
+        Require(ImageChecks.MaxAspectRatio >= 1, "ImageChecks.MaxAspectRatio", "must be at least 1");
+        Require(ImageChecks.MaxFileBytes >= 1, "ImageChecks.MaxFileBytes", "must be at least 1");
+        Require(Threads is null or >= 1, "Threads", "must be at least 1");
+        Require(Featurizer.BatchSize >= 1, "Featurizer.BatchSize", "must be at least 1");
+        Require(Featurizer.DecodeThreads is null or >= 1, "Featurizer.DecodeThreads", "must be at least 1");
+        Require(Featurizer.CacheLimitBytes >= 0, "Featurizer.CacheLimitBytes", "must be >= 0");
+        Require(Featurizer.Shards.Count == 0 || Featurizer.UseCache, "Featurizer.Shards", "needs the cache (Featurizer.UseCache = true): shards are imported into it");
+        Require(Lbfgs.L2 is null or >= 0, "Lbfgs.L2", "must be >= 0");
+        Require(Lbfgs.L1 >= 0, "Lbfgs.L1", "must be >= 0");
+        Require(Lbfgs.Folds >= 2, "Lbfgs.Folds", "must be at least 2");
+        Require(Lbfgs.L2Grid.Count > 0 && Lbfgs.L2Grid.All(v => v >= 0 && float.IsFinite(v)), "Lbfgs.L2Grid", "must hold at least one finite value >= 0");
+        var r = FineTuning;
+        Require(r.Epochs >= 0, "FineTuning.Epochs", "must be >= 0");
+        Require(r.HeadEpochs >= 0, "FineTuning.HeadEpochs", "must be >= 0");
+        Require(double.IsFinite(r.LearningRate) && r.LearningRate > 0, "FineTuning.LearningRate", "must be a positive number");
+        Require(double.IsFinite(r.BlockLearningRateFactor) && r.BlockLearningRateFactor > 0, "FineTuning.BlockLearningRateFactor", "must be a positive number");
+        Require(double.IsFinite(r.FineTuneHeadFactor) && r.FineTuneHeadFactor > 0, "FineTuning.FineTuneHeadFactor", "must be a positive number");
+        Require(r.WeightDecay is null or >= 0, "FineTuning.WeightDecay", "must be >= 0");
+        Require(r.BatchSize >= 1, "FineTuning.BatchSize", "must be at least 1");
+        Require(r.AugmentedViews >= 0, "FineTuning.AugmentedViews", "must be >= 0");
+        Require(r.Patience >= 1, "FineTuning.Patience", "must be at least 1");
+        Require(!string.IsNullOrWhiteSpace(r.Unfreeze), "FineTuning.Unfreeze", "must name a block or give a count of blocks");
+
+        var head = EffectiveHead;
+        if (task != TrainerTask.Retrain)
+        {
+            if (Mode == TrainingMode.FineTuning && head == HeadKind.LbfgsSoftmax)
+                throw new TrainingOptionsException("Head", "Head = LbfgsSoftmax cannot be fine-tuned (ML.NET's L-BFGS trains the head alone): use Head = TorchSharpSoftmax or TorchSharpMlp, or Mode = FeatureExtraction.");
+            if (Precision == ConvBasePrecision.Int8 && Mode == TrainingMode.FineTuning)
+                throw new TrainingOptionsException("Precision", "Precision = Int8 is for Mode = FeatureExtraction: fine-tuning trains the fp32 block.");
+        }
+        if (task == TrainerTask.FindLearningRate && Head == HeadKind.LbfgsSoftmax)
+            throw new TrainingOptionsException("Head", "Head = LbfgsSoftmax has no learning rate to find: lr-find is for Head = TorchSharpSoftmax or TorchSharpMlp, or Mode = FineTuning.");
+
+        // What a path does not use must be left as it is: an option that is set and ignored is a mistake the user cannot see.
+        bool torch = task != TrainerTask.Train || TrainsInTorchSharp;
+        bool fineTune = task != TrainerTask.Retrain && Mode == TrainingMode.FineTuning;
+        string path = task switch
+        {
+            TrainerTask.Retrain => "continued training (Retrain)",
+            TrainerTask.FindLearningRate => "the learning-rate range test",
+            _ when !torch => "Head = LbfgsSoftmax",
+            _ when !fineTune => $"Mode = FeatureExtraction with Head = {head}",
+            _ => "Mode = FineTuning",
+        };
+        if (!torch)
+        {
+            Unused(FineTuning, new FineTuningOptions(), "FineTuning", [], path);
+            Require(!Resume, "Resume", $"does nothing for {path}: it has no epochs to resume (it continues an interrupted TorchSharp run)");
+            Require(CheckpointFolder is null, "CheckpointFolder", $"does nothing for {path}: it has no epochs to checkpoint");
+        }
+        else
+        {
+            Unused(Lbfgs, new LbfgsHeadOptions(), "Lbfgs", [], path);
+            // Per path, the recipe's parts it reads; the rest must be left alone.
+            string[] used = task switch
+            {
+                TrainerTask.FindLearningRate => Mode == TrainingMode.FineTuning
+                    ? ["Unfreeze", "HeadEpochs", "LearningRate", "BlockLearningRateFactor", "FineTuneHeadFactor", "Optimizer", "WeightDecay", "BatchSize", "AugmentedViews", "TrainBatchNorm"]
+                    : ["Optimizer", "WeightDecay", "BatchSize", "AugmentedViews"],
+                TrainerTask.Retrain => ["HeadEpochs", "Epochs", "LearningRate", "BlockLearningRateFactor", "FineTuneHeadFactor", "Optimizer", "WeightDecay", "Schedule",
+                    "BatchSize", "AugmentedViews", "Patience", "TrainBatchNorm"],
+                _ when fineTune => typeof(FineTuningOptions).GetProperties().Select(p => p.Name).ToArray(),
+                _ => ["HeadEpochs", "LearningRate", "Optimizer", "WeightDecay", "Schedule", "BatchSize", "AugmentedViews"],
+            };
+            Unused(FineTuning, new FineTuningOptions(), "FineTuning", used, path);
+        }
+        if (task == TrainerTask.FindLearningRate)
+        {
+            Require(!Resume, "Resume", $"does nothing for {path}: it has no epochs to resume");
+            Require(CheckpointFolder is null, "CheckpointFolder", $"does nothing for {path}: it has no epochs to checkpoint");
+            Require(Refit, "Refit", $"does nothing for {path}: it fits no model");
+            Require(Data.ValidationFraction == new DatasetOptions().ValidationFraction, "Data.ValidationFraction", $"does nothing for {path}: it sweeps on every training image");
+        }
+        if (task == TrainerTask.Retrain)
+        {
+            Require(Precision == ConvBasePrecision.Fp32, "Precision", "does nothing for continued training (Retrain): the model's conv base is trained further as it is");
+        }
+        if (Precision != ConvBasePrecision.Int8)
+            Unused(Int8, new Int8QuantizationOptions(), "Int8", [], "Precision = Fp32");
+    }
+
+    private static void Require(bool condition, string option, string problem)
+    {
+        if (!condition)
+            throw new TrainingOptionsException(option, $"{option} {problem}.");
+    }
+
+    /// <summary>Refuses the first property of <paramref name="actual"/> that differs from <paramref name="defaults"/> and is not in <paramref name="used"/>.</summary>
+    private static void Unused<T>(T actual, T defaults, string prefix, IReadOnlyCollection<string> used, string path)
+    {
+        foreach (var property in typeof(T).GetProperties(BindingFlags.Public | BindingFlags.Instance))
+        {
+            if (!property.CanWrite || used.Contains(property.Name))
+                continue;
+            var a = property.GetValue(actual);
+            var d = property.GetValue(defaults);
+            bool same = a is IEnumerable ea && d is IEnumerable ed && a is not string
+                ? ea.Cast<object>().SequenceEqual(ed.Cast<object>())
+                : Equals(a, d);
+            if (!same)
+                throw new TrainingOptionsException($"{prefix}.{property.Name}",
+                    $"{prefix}.{property.Name} = {Format(a)} does nothing for {path}; leave it at its default ({Format(d)}).");
+        }
+    }
+
+    private static string Format(object? value) => value switch
+    {
+        null => "null",
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        IEnumerable e and not string => "[" + string.Join(", ", e.Cast<object>().Select(Format)) + "]",
+        _ => value.ToString() ?? "",
+    };
+}
+
+/// <summary>Which entry point of the trainer options are checked for.</summary>
+internal enum TrainerTask
+{
+    Train,
+    Retrain,
+    FindLearningRate,
+}
