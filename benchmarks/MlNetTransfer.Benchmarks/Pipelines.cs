@@ -12,7 +12,7 @@ internal static class Pipelines
         int? decodeThreads = null, int? batch = null, bool lowPriority = true)
     {
         var defaults = new FeaturizerOptions();
-        var prefix = GraphPrefix.Of(OnnxGraph.Load(graph.Path), tensor, graph.Preset.Preprocessing);
+        var prefix = GraphPrefix.Of(graph, tensor, () => OnnxGraph.Load(graph.Path));
         return new ActivationPipeline(ml, prefix, graph.Preset.Preprocessing, threads, defaults with
         {
             UseCache = false, DecodeThreads = decodeThreads, BatchSize = batch ?? defaults.BatchSize, LowPriorityDecode = lowPriority,

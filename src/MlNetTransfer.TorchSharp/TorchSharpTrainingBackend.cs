@@ -282,8 +282,8 @@ internal sealed class TorchSharpTrainingBackend : ITorchSharpBackend
             torch.set_num_threads(job.Threads);
             const string features = Onnx.FeaturizerGraphBuilder.FeaturesTensor;
             var suffix = job.Boundary == features ? null
-                : new OnnxGraphModule(job.Composed, job.Boundary, features,
-                    job.TrainSuffix ? OnnxGraphModule.TrainableInitializers(job.Composed, job.Boundary, features) : new HashSet<string>(), job.Recipe.TrainBatchNorm);
+                : new OnnxGraphModule(job.Composed!, job.Boundary, features,
+                    job.TrainSuffix ? OnnxGraphModule.TrainableInitializers(job.Composed!, job.Boundary, features) : new HashSet<string>(), job.Recipe.TrainBatchNorm);
             var head = new ClassifierHead(job.Head == HeadKind.TorchSharpMlp ? ClassifierHead.Kind.Mlp : ClassifierHead.Kind.Softmax, job.FeatureLength, job.Classes.Count);
             if (job.WarmStart is { } warm)
             {

@@ -22,7 +22,7 @@ public class ActivationStoreTests
     internal static ViewSet Featurize(FeaturizerGraphFile graph, IReadOnlyList<LabeledImage> images, string? cacheRoot, ViewPlan? plan = null,
         ImageValidationOptions? checks = null, string tensor = FeaturizerGraphBuilder.FeaturesTensor, ExecutionDevice device = ExecutionDevice.Cpu)
     {
-        var prefix = GraphPrefix.Of(OnnxGraph.Load(graph.Path), tensor, graph.Preset.Preprocessing);
+        var prefix = GraphPrefix.Of(graph, tensor, () => OnnxGraph.Load(graph.Path));
         using var pipeline = new ActivationPipeline(new MLContext(1), prefix, graph.Preset.Preprocessing, 2,
             new FeaturizerOptions { BatchSize = 4, UseCache = cacheRoot is not null, CacheRoot = cacheRoot, Device = device }, checks);
         return pipeline.Run(images, plan ?? ViewPlan.PlainOnly, "featurize");

@@ -37,7 +37,7 @@ internal sealed class ActivationPipeline : IDisposable
         _spec = spec;
         _options = options ?? new FeaturizerOptions();
         _checks = checks ?? new ImageValidationOptions();
-        var opened = OrtSessions.Open(prefix.Bytes, threads, _options.Device);
+        var opened = prefix.OpenSession(threads, _options.Device);
         _session = opened.Session;
         DeviceNote = opened.Note;
         _pixels = new ImagePixelsMaker(ml, spec);

@@ -108,7 +108,7 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
         dataset.EnsureTrainable(_options.Data.MinImagesPerClass);
         progress?.Report(new DatasetLoaded(dataset));
         progress.Note($"continuing from {modelZip} ({metadata.Mode}, {metadata.Classes.Count} classes)");
-        var source = new BaseSource(preset, composed, null, metadata.ConvBase.FeatureLength, metadata.ConvBase.ModelSha256);
+        var source = new BaseSource(preset, () => composed, null, metadata.ConvBase.FeatureLength, metadata.ConvBase.ModelSha256);
         return Run(dataset, source, effective, head, backend, warm, metadata, progress, cancellationToken);
     }
 
@@ -252,15 +252,43 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
         mode == TrainingMode.FineTuning ? "Fine-tuning (Mode = FineTuning)" : $"Head = {head}";
 }
 
-/// <summary>Where a run's conv base comes from: a preset's composed graph (on disk), or a saved model's embedded one.</summary>
-/// <param name="Preset">The preset, with the input size the base takes.</param>
-/// <param name="Composed">The composed graph (for continued training: the tuned one, without an MLP hidden layer).</param>
-/// <param name="Graph">The graph file, when the graph is a preset's (null for continued training).</param>
-/// <param name="FeatureLength">Length of the graph's feature output.</param>
-/// <param name="BaseSha256">SHA-256 of the conv-base file, for the metadata.</param>
-internal sealed record BaseSource(ConvBasePreset Preset, ModelProto Composed, FeaturizerGraphFile? Graph, int FeatureLength, string BaseSha256)
+/// <summary>
+/// Where a run's conv base comes from: a preset's composed graph (on disk), or a saved model's embedded one. The graph
+/// is parsed only when something needs its nodes (a cut for fine-tuning, the TorchSharp import, the write-back).
+/// </summary>
+internal sealed class BaseSource
 {
+    private readonly Lazy<ModelProto> _composed;
+
+    /// <param name="preset">The preset, with the input size the base takes.</param>
+    /// <param name="composed">The composed graph (for continued training: the tuned one, without an MLP hidden layer).</param>
+    /// <param name="graph">The graph file, when the graph is a preset's (null for continued training).</param>
+    /// <param name="featureLength">Length of the graph's feature output.</param>
+    /// <param name="baseSha256">SHA-256 of the conv-base file, for the metadata.</param>
+    public BaseSource(ConvBasePreset preset, Func<ModelProto> composed, FeaturizerGraphFile? graph, int featureLength, string baseSha256)
+    {
+        Preset = preset;
+        _composed = new Lazy<ModelProto>(composed);
+        Graph = graph;
+        FeatureLength = featureLength;
+        BaseSha256 = baseSha256;
+    }
+
+    public ConvBasePreset Preset { get; }
+
+    public ModelProto Composed => _composed.Value;
+
+    public FeaturizerGraphFile? Graph { get; }
+
+    public int FeatureLength { get; }
+
+    public string BaseSha256 { get; }
+
+    /// <summary>The graph up to <paramref name="tensor"/>, for the featurization pipeline.</summary>
+    public GraphPrefix Prefix(string tensor) =>
+        Graph is not null ? GraphPrefix.Of(Graph, tensor, () => Composed) : GraphPrefix.Cut(Composed, tensor, Preset.Preprocessing);
+
     /// <summary>A preset's composed graph, as built (and verified) in the cache.</summary>
     public static BaseSource Of(FeaturizerGraphFile graph, string baseSha256 = "") =>
-        new(graph.Preset, OnnxGraph.Load(graph.Path), graph, graph.FeatureLength, baseSha256);
+        new(graph.Preset, () => OnnxGraph.Load(graph.Path), graph, graph.FeatureLength, baseSha256);
 }

@@ -76,13 +76,12 @@ internal sealed class TrainingRun : IDisposable
         IProgress<ProgressEvent>? progress, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var composed = source.Composed;
         FreezeBoundary? freeze = options.Mode == TrainingMode.FineTuning
-            ? FreezeBoundary.Resolve(source.Preset, composed.Graph, options.FineTuning.Unfreeze, FeaturizerGraphBuilder.BaseInputTensor(composed))
+            ? FreezeBoundary.Resolve(source.Preset, source.Composed.Graph, options.FineTuning.Unfreeze, FeaturizerGraphBuilder.BaseInputTensor(source.Composed))
             : null;
         if (freeze is not null)
             progress.Note($"unfreezing {string.Join(", ", freeze.Unfrozen.Select(b => b.Name))}; the frozen part runs once per view, up to {freeze.Tensor}");
-        var prefix = GraphPrefix.Of(composed, freeze?.Tensor ?? FeaturizerGraphBuilder.FeaturesTensor, source.Preset.Preprocessing);
+        var prefix = source.Prefix(freeze?.Tensor ?? FeaturizerGraphBuilder.FeaturesTensor);
         var pipeline = new ActivationPipeline(new MLContext(options.Seed), prefix, source.Preset.Preprocessing, options.Threads, options.Featurizer, options.ImageChecks);
         try
         {
@@ -136,7 +135,8 @@ internal sealed class TrainingRun : IDisposable
     {
         var job = new TorchTrainingJob
         {
-            Composed = Source.Composed,
+            // The nodes above the boundary are imported only when there are any (fine-tuning); a head on the frozen base needs none.
+            Composed = Freeze is not null ? Source.Composed : null,
             Boundary = Prefix.Tensor,
             FeatureLength = FeatureLength,
             Train = train,

@@ -17,8 +17,8 @@ internal sealed record HeadWeights(float[][] OutputWeights, float[] OutputBiases
 /// </summary>
 internal sealed record TorchTrainingJob
 {
-    /// <summary>The composed featurizer graph (its nodes above <see cref="Boundary"/> are imported into TorchSharp).</summary>
-    public required ModelProto Composed { get; init; }
+    /// <summary>The composed featurizer graph, whose nodes above <see cref="Boundary"/> are imported into TorchSharp; null for a head on the frozen base.</summary>
+    public required ModelProto? Composed { get; init; }
 
     /// <summary>The tensor the views were taken at: the freeze boundary, or <c>Features</c> for a head on the frozen base.</summary>
     public required string Boundary { get; init; }
