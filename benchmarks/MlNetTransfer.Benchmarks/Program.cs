@@ -3,6 +3,7 @@ using MlNetTransfer.Benchmarks;
 // dotnet benchmarks/MlNetTransfer.Benchmarks/bin/Release/net10.0/MlNetTransfer.Benchmarks.dll <benchmark> [data] [options]
 //   finetune-epoch [data] [--images N] [--repeats R] [--threads T] [--base resnet18|vgg16-keras|vgg16-torchvision] [--base-model file.onnx]
 //   pipeline-views [data] [--repeats R] [--threads T] [--unfreeze stage4]
+//   stock-baseline [data]
 //   int8-profile [data] [--threads T]
 //   featurize-tune [data] [--repeats R] [--threads T]
 //   featurize [data] [--repeats R] [--threads T] [--no-int8] [--caltech <folder>]
@@ -17,6 +18,8 @@ switch (args.FirstOrDefault())
     case "finetune-epoch":
         return FineTuneEpochBenchmark.Run(data, Option("--images", 128), Option("--repeats", 3), threads,
             Text("--base") ?? MlNetTransfer.Backbones.ConvBaseRegistry.DefaultName, Text("--base-model"));
+    case "stock-baseline":
+        return StockBaselineBenchmark.Run(data);
     case "pipeline-views":
         return PipelineViewsBenchmark.Run(data, Option("--repeats", 3), threads, Text("--unfreeze") ?? "stage4");
     case "featurize":
@@ -31,6 +34,7 @@ switch (args.FirstOrDefault())
     default:
         Console.Error.WriteLine("usage: finetune-epoch [data] [--images N] [--repeats R] [--threads T] [--base name] [--base-model file.onnx]");
         Console.Error.WriteLine("       pipeline-views [data] [--repeats R] [--threads T] [--unfreeze stage4]");
+        Console.Error.WriteLine("       stock-baseline [data]");
         Console.Error.WriteLine("       int8-profile [data] [--threads T]");
         Console.Error.WriteLine("       featurize [data] [--repeats R] [--threads T] [--no-int8] [--caltech folder]");
         return 2;

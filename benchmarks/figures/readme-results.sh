@@ -22,7 +22,7 @@ run() {
   local wall rss saved
   wall=$(grep 'Elapsed (wall clock)' "$out/$name.time" | awk '{print $NF}')
   rss=$(grep 'Maximum resident' "$out/$name.time" | awk '{print $NF}')
-  saved=$(grep -m1 '^Saved' "$out/$name.log" | sed 's/.*); //' | tr -d '\n')
+  saved=$(grep -m1 -A1 '^Saved' "$out/$name.log" | tr '\n' ' ' | sed 's/.*); //; s/ Metrics:.*//; s/ Images in.*//')
   printf '%-22s %-70s wall %s  peak RSS %d MiB  | %s\n' "$name" "$*" "$wall" $((rss / 1024)) "$saved"
 }
 
@@ -37,7 +37,7 @@ run hymtrain-lbfgs  train $data/hymenoptera_data/train
 run hymtrain-ft     train $data/hymenoptera_data/train --mode fine-tune --unfreeze stage4
 for m in hymtrain-lbfgs hymtrain-ft; do
   printf '%-22s evaluate on hymenoptera_data/val: %s\n' "$m" \
-    "$($cli evaluate "$out/$m.zip" $data/hymenoptera_data/val --json | python3 -c 'import json,sys; r=json.load(sys.stdin); print(f"{r[\"split\"]} {r[\"count\"]} images, accuracy {r[\"microAccuracy\"]:.4f}, log-loss {r[\"logLoss\"]:.4f}")')"
+    "$($cli evaluate "$out/$m.zip" $data/hymenoptera_data/val --json | python3 -c 'import json,sys; r=json.load(sys.stdin); print("%s %d images, accuracy %.4f, log-loss %.4f" % (r["split"], r["count"], r["microAccuracy"], r["logLoss"]))')"
 done
 # docs/fine-tuning.md: the block's learning rate and the optimizer (chosen on hymenoptera's val/, reported there too).
 run hym-ft-block1e-4 train $data/hymenoptera_data --mode fine-tune --unfreeze stage4 --lr 1e-3 --block-lr-factor 0.1

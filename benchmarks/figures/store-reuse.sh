@@ -31,7 +31,7 @@ run() {
   MLNETTRANSFER_CACHE="$cache" /usr/bin/time -v -o "$out/$name.time" $cli "$@" --out "$out/$name.zip" --no-color > "$out/$name.log" 2>&1
   printf '%-16s wall %-8s peak RSS %5d MiB  %s | %s\n' "$name" "$(grep 'Elapsed (wall' "$out/$name.time" | awk '{print $NF}')" \
     $(($(grep 'Maximum resident' "$out/$name.time" | awk '{print $NF}') / 1024)) "$(grep 'featurize train:' "$out/$name.log" | tail -1 | sed 's/^ *//')" \
-    "$(grep -m1 '^Saved' "$out/$name.log" | sed 's/.*); //')"
+    "$(grep -m1 -A1 '^Saved' "$out/$name.log" | tr '\n' ' ' | sed 's/.*); //; s/ Metrics:.*//; s/ Images in.*//')"
 }
 
 ft=(--mode fine-tune --unfreeze stage4)

@@ -24,11 +24,11 @@ internal sealed class TorchSharpTrainingBackend : ITorchSharpBackend
     public ITrainedTorchModel Train(TorchTrainingJob job, IProgress<ProgressEvent>? progress, CancellationToken cancellationToken)
     {
         var model = Model.Create(job);
+        var keeper = new BestEpochKeeper(model.Suffix, model.Head);
         try
         {
             var recipe = job.Recipe;
             var history = new List<EpochRecord>();
-            var keeper = new BestEpochKeeper(model.Suffix, model.Head);
             var checkpoint = job.CheckpointPath is null ? null : new TrainingCheckpoint(job.CheckpointPath);
             var state = job.Resume ? checkpoint?.ReadState(job.Fingerprint) : null;
             byte[] optimizerState = [];
@@ -44,13 +44,14 @@ internal sealed class TorchSharpTrainingBackend : ITorchSharpBackend
                 progress.Note("no checkpoint to resume from: starting from the beginning");
             }
 
-            int headEpochs = job.WarmStart is null ? recipe.HeadEpochs : 0;
+            // Continuing a fine-tuned model does not repeat its head phase; a head on the frozen base has no other.
+            int headEpochs = job.WarmStart is null || !job.TrainSuffix ? recipe.HeadEpochs : 0;
             bool fineTune = job.TrainSuffix && recipe.Epochs > 0;
             bool stopped = false;
             var valLabels = Labels(job.Validation, model.ClassIndex);
 
             // Phase 1: the head alone, on pooled features of every view (the suffix is frozen here).
-            int firstHeadEpoch = state switch { null => 1, { Phase: "head", PhaseDone: false } => state.Epoch + 1, { Phase: "head" } => headEpochs + 1, _ => headEpochs + 1 };
+            int firstHeadEpoch = state is { Phase: "head", PhaseDone: false } ? state.Epoch + 1 : state is null ? 1 : headEpochs + 1;
             if (headEpochs > 0 && firstHeadEpoch <= headEpochs)
             {
                 using var scope = NewDisposeScope();
@@ -84,11 +85,11 @@ internal sealed class TorchSharpTrainingBackend : ITorchSharpBackend
                 if ((job.KeepHeadEpoch ?? (job.KeepEpoch is { Phase: "head" } k ? k.Epoch : null)) is int last)
                     callbacks.Add(new StopAtEpoch(last));
                 if (checkpoint is not null)
-                    callbacks.Add(new Checkpointer(checkpoint, job.Fingerprint, model.Suffix, model.Head, keeper, history, null, lastPhase: !fineTune));
+                    callbacks.Add(new Checkpointer(checkpoint, job.Fingerprint, model.Suffix, model.Head, keeper, history, null, () => keeper.Best?.Epoch));
                 stopped = Learner.Fit(phase, job.Seed, callbacks, cancellationToken).Cancelled;
             }
-            // Fine-tuning starts from this head epoch; a refit of this run starts its fine-tuning from the same one.
-            int? headEpoch = job.KeepHeadEpoch ?? (keeper.Best is { Phase: "head" } headBest ? headBest.Epoch : HeadEpochBefore(history));
+            // Fine-tuning starts from this head epoch (the best one); a refit of this run starts its fine-tuning from the same one.
+            int? headEpoch = job.KeepHeadEpoch ?? (keeper.Best is { Phase: "head" } headBest ? headBest.Epoch : state?.HeadEpoch);
 
             // Phase 2: the unfrozen suffix and the head, each image once per epoch in a random one of its views.
             if (fineTune && !stopped && job.KeepEpoch?.Phase != "head" && state is not { Phase: "fine-tune", PhaseDone: true })
@@ -131,7 +132,7 @@ internal sealed class TorchSharpTrainingBackend : ITorchSharpBackend
                     job.KeepEpoch is { } keep ? new StopAtEpoch(keep.Epoch) : stopping,
                 };
                 if (checkpoint is not null)
-                    callbacks.Add(new Checkpointer(checkpoint, job.Fingerprint, suffix, model.Head, keeper, history, stopping, lastPhase: true));
+                    callbacks.Add(new Checkpointer(checkpoint, job.Fingerprint, suffix, model.Head, keeper, history, stopping, () => headEpoch));
                 stopped = Learner.Fit(phase, job.Seed, callbacks, cancellationToken).Cancelled;
             }
 
@@ -140,14 +141,16 @@ internal sealed class TorchSharpTrainingBackend : ITorchSharpBackend
                 progress.Note(job.KeepEpoch is null
                     ? FormattableString.Invariant($"kept the best epoch: {kept.Phase} {kept.Epoch} (validation accuracy {kept.ValidationAccuracy:F4}, loss {kept.ValidationLoss:F4})")
                     : $"kept {kept.Phase} epoch {kept.Epoch}, as chosen before");
-            var result = new TrainedTorchModel(model.Suffix, model.Head, history, keeper.Best, stopped, headEpoch);
-            keeper.Dispose();
-            return result;
+            return new TrainedTorchModel(model.Suffix, model.Head, history, keeper.Best, stopped, headEpoch);
         }
         catch
         {
             model.Dispose();
             throw;
+        }
+        finally
+        {
+            keeper.Dispose();
         }
     }
 
@@ -155,20 +158,19 @@ internal sealed class TorchSharpTrainingBackend : ITorchSharpBackend
     {
         var recipe = job.Recipe;
         var model = Model.Create(job);
+        using var scope = NewDisposeScope();
         try
         {
             var labels = Labels(job.Train, model.ClassIndex);
             TrainingPhase phase;
             IReadOnlyList<double> factors;
-            Tensor? pooledX = null, pooledY = null;
             optim.Optimizer optimizer;
             if (!job.TrainSuffix)
             {
                 // The head alone trains on pooled features of every view, computed once.
-                (pooledX, pooledY) = ViewTensors.Pooled(model.Suffix, job.Train, model.ClassIndex);
+                var (x, y) = ViewTensors.Pooled(model.Suffix, job.Train, model.ClassIndex);
                 optimizer = Optimizers.Make(recipe, [(model.Head.parameters(), range.Start)]);
                 factors = [1.0];
-                var (x, y) = (pooledX, pooledY);
                 phase = new TrainingPhase
                 {
                     Name = "lr-find", Epochs = int.MaxValue, StepsPerEpoch = (int)Math.Ceiling(x.shape[0] / (double)recipe.BatchSize),
@@ -201,8 +203,6 @@ internal sealed class TorchSharpTrainingBackend : ITorchSharpBackend
                 var reporter = new SweepProgress(range, progress);
                 Learner.Fit(phase, job.Seed, [finder, reporter], cancellationToken);
                 cancellationToken.ThrowIfCancellationRequested();
-                pooledX?.Dispose();
-                pooledY?.Dispose();
                 return finder.Sweep();
             }
         }
@@ -211,15 +211,6 @@ internal sealed class TorchSharpTrainingBackend : ITorchSharpBackend
             model.Dispose();
         }
     }
-
-    /// <summary>
-    /// The best head epoch of a history (a run resumed in its fine-tuning phase no longer holds it as its best): the
-    /// keeper's order, validation accuracy then loss, the earlier epoch on a tie, diverged epochs excluded.
-    /// </summary>
-    private static int? HeadEpochBefore(List<EpochRecord> history) =>
-        history.Where(h => h.Phase == "head" && double.IsFinite(h.TrainLoss) && !double.IsInfinity(h.ValidationLoss))
-            .OrderByDescending(h => h.ValidationAccuracy).ThenBy(h => h.ValidationLoss).ThenBy(h => h.Epoch)
-            .Select(h => (int?)h.Epoch).FirstOrDefault();
 
     private static string Describe(HeadKind head) => head == HeadKind.TorchSharpMlp ? "MLP head" : "softmax head";
 
@@ -347,14 +338,16 @@ internal sealed class TrainedTorchModel(OnnxGraphModule? suffix, ClassifierHead 
     {
         get
         {
+            using var scope = NewDisposeScope();
+            static float[] Values(Tensor t) => t.detach().contiguous().data<float>().ToArray();
             var output = head.Output;
             int classes = (int)output.out_features, inputs = (int)output.in_features;
-            var weights = output.weight!.detach().contiguous().data<float>().ToArray();
+            var weights = Values(output.weight!);
             var rows = Enumerable.Range(0, classes).Select(c => weights.AsSpan(c * inputs, inputs).ToArray()).ToArray();
-            var biases = output.bias!.detach().contiguous().data<float>().ToArray();
+            var biases = Values(output.bias!);
             if (head.Hidden is not { } hidden)
                 return new HeadWeights(rows, biases);
-            return new HeadWeights(rows, biases, hidden.weight!.detach().contiguous().data<float>().ToArray(), hidden.bias!.detach().contiguous().data<float>().ToArray());
+            return new HeadWeights(rows, biases, Values(hidden.weight!), Values(hidden.bias!));
         }
     }
 

@@ -19,7 +19,7 @@ public class ExecutionDeviceTests
         Skip.If(opened.Device == ExecutionDevice.Cuda, "this machine has ONNX Runtime's CUDA build and a GPU: nothing falls back");
         Assert.Equal(ExecutionDevice.Cpu, opened.Device);
         Assert.NotNull(opened.Note);
-        Assert.StartsWith("--device cuda is not available here, running on the CPU instead:", opened.Note);
+        Assert.StartsWith("Featurizer.Device = Cuda is not available here, running on the CPU instead:", opened.Note);
 
         var images = ImageDatasetLoader.Load(TestData.FashionSample).Test.Take(3).ToList();
         var cpu = ActivationStoreTests.Featurize(graph, images, cacheRoot: null);
@@ -41,7 +41,7 @@ public class ExecutionDeviceTests
             FineTuning = FineTuneTests.Quick with { Unfreeze = "block5" },
             Featurizer = new FeaturizerOptions { Device = ExecutionDevice.Cuda, UseCache = false },
         }).Train(TestData.FashionSubset(3, 6, 3), new ActivationStoreTests.Notes(notes));
-        if (!notes.Any(n => n.StartsWith("--device cuda is not available here", StringComparison.Ordinal)))
+        if (!notes.Any(n => n.StartsWith("Featurizer.Device = Cuda is not available here", StringComparison.Ordinal)))
             Skip.If(true, "ONNX Runtime ran on CUDA here: nothing to fall back from");
         Assert.Equal(["block5"], trained.Metadata.FineTune!.UnfrozenBlocks);
     }

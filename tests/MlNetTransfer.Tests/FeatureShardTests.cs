@@ -98,6 +98,26 @@ public class FeatureShardTests
         Assert.Contains("another conv base, preprocessing or freeze boundary", refused.StdErr);
     }
 
+    [Fact]
+    public void AnImageUsedDespiteAWarningStaysOutOfTheShard()
+    {
+        // As the cache keeps it out: a run that imports the shard may be stricter, and must see the file itself.
+        using var temp = new TestData.TempFolder();
+        var data = SmallDataSet(temp);
+        var jpeg = BadImages.AsymmetricJpeg(200, 150);
+        var truncated = Path.Combine(data, "train", Directory.GetDirectories(Path.Combine(data, "train")).Select(Path.GetFileName).First()!, "truncated.jpg");
+        File.WriteAllBytes(truncated, jpeg.AsSpan(0, jpeg.Length * 2 / 3).ToArray());
+        var trainer = new Training.ImageClassifierTrainer(new Training.ImageClassifierTrainerOptions
+        {
+            ImageChecks = new ImageValidationOptions { OnTruncated = TruncatedImagePolicy.Warn },
+            Featurizer = new FeaturizerOptions { CacheRoot = temp.File("cache") },
+        });
+        var (written, skipped) = trainer.FeaturizeShard(data, 0, 1, temp.File("s.shard"));
+        Assert.Equal(21, written);
+        Assert.Contains(skipped, s => s.Path == truncated && s.Reason.Contains("not written to the shard"));
+        Assert.DoesNotContain(FeatureShard.Load(temp.File("s.shard")).Records, r => r.RelativePath.EndsWith("truncated.jpg", StringComparison.Ordinal));
+    }
+
     private static FeatureShard Sample(int length, string cutKey) => new()
     {
         CutKey = cutKey, ConvBase = "resnet18", Tensor = "Features", Shape = [length], Index = 0, Count = 1,

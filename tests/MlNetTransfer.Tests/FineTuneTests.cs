@@ -142,8 +142,9 @@ public class FineTuneTests
             saved = dataset.Test.Select(i => c.Predict(i.Path).Scores.OrderBy(s => s.Label).Select(s => s.Score).ToArray()).ToArray();
         }
 
-        // Zero epochs: the continued model is the saved one.
-        var learner = new ImageClassifierTrainer(new ImageClassifierTrainerOptions { FineTuning = Quick with { Epochs = 0 }, Threads = 2 });
+        // Zero epochs: the continued model is the saved one. (A fine-tuned model's head phase is not repeated: no --head-epochs.)
+        var continuing = new FineTuningOptions { AugmentedViews = 1, BatchSize = 8 };
+        var learner = new ImageClassifierTrainer(new ImageClassifierTrainerOptions { FineTuning = continuing with { Epochs = 0 }, Threads = 2 });
         using (var same = learner.Retrain(zip, dataset))
         {
             same.Save(temp.File("same.zip"));
@@ -156,7 +157,7 @@ public class FineTuneTests
 
         // More data and epochs: the weights move on from there.
         var more = TestData.FashionSubset(3, 10, 3);
-        var continued = new ImageClassifierTrainer(new ImageClassifierTrainerOptions { FineTuning = Quick with { Epochs = 2 }, Threads = 2 });
+        var continued = new ImageClassifierTrainer(new ImageClassifierTrainerOptions { FineTuning = continuing with { Epochs = 2 }, Threads = 2 });
         using var next = continued.Retrain(zip, more);
         Assert.Contains("continuedFrom", next.Metadata.Training.Options.Keys);
         Assert.DoesNotContain(next.Metadata.FineTune!.Epochs, e => e.Phase == "head");
@@ -165,9 +166,60 @@ public class FineTuneTests
 
         var wrongClasses = TestData.FashionSubset(4, 6, 3);
         Assert.Throws<DatasetException>(() => continued.Retrain(zip, wrongClasses));
-        // The model decides mode, head and blocks: asking for others is refused by name, before any work.
+        // The model decides mode, head and blocks: asking for others is refused by name, before any work; so is a head phase.
         var other = new ImageClassifierTrainer(new ImageClassifierTrainerOptions { Head = HeadKind.TorchSharpSoftmax, Threads = 2 });
-        Assert.Equal("Head", Assert.Throws<TrainingOptionsException>(() => other.Retrain(zip, more)).Option);
+        Assert.Equal("Head", Assert.Throws<TrainingOptionsException>(() => other.Retrain(zip, "/no/such/data")).Option);
+        var headPhase = new ImageClassifierTrainer(new ImageClassifierTrainerOptions { FineTuning = continuing with { HeadEpochs = 3 }, Threads = 2 });
+        Assert.Equal("FineTuning.HeadEpochs", Assert.Throws<TrainingOptionsException>(() => headPhase.Retrain(zip, "/no/such/data")).Option);
+    }
+
+    [Fact]
+    public void RetrainOfAHeadOnTheFrozenBaseTrainsItsHeadEpochsFromTheSavedWeights()
+    {
+        using var temp = new TestData.TempFolder();
+        var (preset, _) = Vgg(temp);
+        var dataset = TestData.FashionSubset(3, 6, 3);
+        var zip = temp.File("mlp.zip");
+        var recipe = new FineTuningOptions { HeadEpochs = 2, AugmentedViews = 1, BatchSize = 8 };
+        using (var trained = FineTune(preset, dataset, recipe, fineTune: false, head: HeadKind.TorchSharpMlp))
+            trained.Save(zip);
+        var retrainer = new ImageClassifierTrainer(new ImageClassifierTrainerOptions { FineTuning = recipe, Threads = 2 });
+        using var next = retrainer.Retrain(zip, TestData.FashionSubset(3, 10, 3));
+        Assert.Equal(ModelMetadata.HeadKinds.TorchSharpMlp, next.Metadata.Head.Kind);
+        Assert.Contains(next.Metadata.FineTune!.Epochs, e => e.Phase == "head");
+        next.Save(temp.File("next.zip"));
+        Assert.NotEqual(ModelArchive.ReadEmbeddedOnnx(zip), ModelArchive.ReadEmbeddedOnnx(temp.File("next.zip")));
+        // What a fine-tuned model's continuation reads is no option here: refused by name.
+        var epochs = new ImageClassifierTrainer(new ImageClassifierTrainerOptions { FineTuning = recipe with { Epochs = 3 }, Threads = 2 });
+        Assert.Equal("FineTuning.Epochs", Assert.Throws<TrainingOptionsException>(() => epochs.Retrain(zip, "/no/such/data")).Option);
+    }
+
+    [Fact]
+    public void StoppingDuringTheRefitSavesTheFinishedFirstFit()
+    {
+        using var temp = new TestData.TempFolder();
+        var (preset, _) = Vgg(temp);
+        using var stop = new CancellationTokenSource();
+        var notes = new List<string>();
+        // Ctrl+C the moment the refit starts: the first fit (on the data less the held-out share) had finished.
+        var progress = new Collect(e =>
+        {
+            if (e is not ProgressNote n) return;
+            notes.Add(n.Text);
+            if (n.Text.StartsWith("refitting on all", StringComparison.Ordinal)) stop.Cancel();
+        });
+        using var trained = new ImageClassifierTrainer(new ImageClassifierTrainerOptions { ConvBase = preset, Mode = TrainingMode.FineTuning, Threads = 2, FineTuning = Quick })
+            .Train(TestData.FashionSubset(3, 6, 3), progress, stop.Token);
+        Assert.Contains(notes, n => n.StartsWith("stopped during the refit", StringComparison.Ordinal));
+        var t = trained.Metadata.Training;
+        Assert.False(t.Refit);
+        Assert.Equal(18 - t.HeldOut, t.ImagesInModel);
+        Assert.All(trained.Reports, r => Assert.True(r.OfSavedModel, r.Split));
+        Assert.Contains(trained.Reports, r => r.Split == "validation (held out by the trainer)");
+        trained.Save(temp.File("m.zip"));
+        using var classifier = ImageClassifier.Load(temp.File("m.zip"));
+        foreach (var image in trained.Reports.SelectMany(r => r.Images))
+            Assert.Equal(image.PredictedProbability, classifier.Predict(image.Path).Probability, tolerance: 1e-4);
     }
 
     [Fact]

@@ -45,6 +45,10 @@ public class TrainerTests
         { "Resume", o => o with { Resume = true } },
         { "CheckpointFolder", o => o with { CheckpointFolder = "x" } },
         { "Int8.CalibrationImages", o => o with { Int8 = new Int8QuantizationOptions { CalibrationImages = 10 } } },
+        { "Lbfgs.Folds", o => o with { Lbfgs = new LbfgsHeadOptions { L2 = 1, Folds = 3 } } }, // a given L2 is not cross-validated
+        { "Mirror", o => o with { Head = HeadKind.TorchSharpMlp, Mirror = false, FineTuning = new FineTuningOptions { AugmentedViews = 0 } } }, // no crops to flip
+        { "FineTuning.HeadEpochs", o => o with { Head = HeadKind.TorchSharpMlp, FineTuning = new FineTuningOptions { HeadEpochs = 0 } } }, // nothing would train
+        { "FineTuning.Epochs", o => o with { Mode = TrainingMode.FineTuning, FineTuning = new FineTuningOptions { HeadEpochs = 0, Epochs = 0 } } },
     };
 
     [Theory]
@@ -65,7 +69,8 @@ public class TrainerTests
         new ImageClassifierTrainerOptions { Head = HeadKind.TorchSharpMlp, FineTuning = new FineTuningOptions { AugmentedViews = 2, LearningRate = 1e-2, HeadEpochs = 3 } }.Validate();
         new ImageClassifierTrainerOptions { Mode = TrainingMode.FineTuning, FineTuning = new FineTuningOptions { Unfreeze = "stage4", Epochs = 3, Patience = 2 }, Resume = true }.Validate();
         new ImageClassifierTrainerOptions { Precision = ConvBasePrecision.Int8, Head = HeadKind.TorchSharpMlp, Mirror = false }.Validate();
-        new ImageClassifierTrainerOptions { Lbfgs = new LbfgsHeadOptions { L2 = 1, Folds = 3 }, Mirror = false, Refit = false }.Validate();
+        new ImageClassifierTrainerOptions { Lbfgs = new LbfgsHeadOptions { L2 = 1, L1 = 0.1f }, Mirror = false, Refit = false }.Validate();
+        new ImageClassifierTrainerOptions { Lbfgs = new LbfgsHeadOptions { Folds = 3, L2Grid = [1, 10] } }.Validate();
     }
 
     [Fact]

@@ -105,8 +105,10 @@ public class Vgg16PresetTests
     public void KerasPresetWithoutItsFileSaysHowToGetIt()
     {
         var e = Assert.Throws<ConvBaseException>(() => FeaturizerGraphCache.GetOrBuild(ConvBaseRegistry.Get("vgg16-keras")));
-        Assert.Contains("--base-model", e.Message);
+        Assert.Contains("ConvBasePreset.ModelFile", e.Message);
         Assert.Contains("onnx/README.md", e.Message);
+        // The console says it with its flag.
+        Assert.Contains("--base-model <file.onnx>", MlNetTransfer.Cli.Commands.OptionFlags.Translate(e.Message));
     }
 
     [Fact]

@@ -16,6 +16,7 @@ internal static partial class OptionFlags
     private static readonly Dictionary<string, string> Flags = new(StringComparer.Ordinal)
     {
         ["ConvBase"] = "--base",
+        ["ConvBasePreset.ModelFile"] = "--base-model <file.onnx>",
         ["Mode"] = "--mode",
         ["Head"] = "--head",
         ["Seed"] = "--seed",
@@ -27,6 +28,7 @@ internal static partial class OptionFlags
         ["Data.ValidationFraction"] = "--validation-fraction",
         ["ImageChecks.MaxPixels"] = "--max-pixels",
         ["ImageChecks.MinSide"] = "--min-size",
+        ["ImageChecks.OnTruncated"] = "--on-truncated",
         ["Featurizer.BatchSize"] = "--batch-size",
         ["Featurizer.DecodeThreads"] = "--decode-threads",
         ["Featurizer.Device"] = "--device",
@@ -71,9 +73,14 @@ internal static partial class OptionFlags
     /// <summary>
     /// A library message in the console's words: <c>Head = LbfgsSoftmax</c> becomes <c>--head lbfgs</c>,
     /// <c>FineTuning.Epochs = 20</c> becomes <c>--epochs 20</c>, a bare <c>FineTuning.LearningRate</c> becomes <c>--lr</c>.
+    /// A bare one-word option (<c>Resume</c>) is translated only where it leads the message as <paramref name="option"/>
+    /// (the option at fault): elsewhere such a word may be part of a file's path.
     /// </summary>
-    public static string Translate(string message)
+    public static string Translate(string message, string? option = null)
     {
+        if (option is not null && !option.Contains('.') && FlagOf(option) is { } leading && message.StartsWith(option + " ", StringComparison.Ordinal)
+            && !message.StartsWith(option + " = ", StringComparison.Ordinal))
+            message = leading + message[option.Length..];
         message = Assignment().Replace(message, m =>
         {
             var option = m.Groups["option"].Value;
@@ -88,7 +95,7 @@ internal static partial class OptionFlags
                 _ => $"{flag} {ValueWord(option, value)}",
             };
         });
-        return Path().Replace(message, m => FlagOf(m.Value) ?? m.Value);
+        return DottedPath().Replace(message, m => FlagOf(m.Value) ?? m.Value);
     }
 
     private static string ValueWord(string option, string value) => option switch
@@ -99,14 +106,15 @@ internal static partial class OptionFlags
         "FineTuning.Schedule" => Schedules.WordOf(value),
         "Precision" => Precisions.WordOf(value),
         "Featurizer.Device" => Devices.WordOf(value),
+        "ImageChecks.OnTruncated" => Truncation.WordOf(value),
         _ => value,
     };
 
     [GeneratedRegex(@"(?<option>\b[A-Z][A-Za-z]*(?:\.[A-Z][A-Za-z0-9]*)*) = (?<value>[A-Za-z0-9.\-+]+)")]
     private static partial Regex Assignment();
 
-    [GeneratedRegex(@"\b[A-Z][A-Za-z]*(?:\.[A-Z][A-Za-z0-9]*)*\b")]
-    private static partial Regex Path();
+    [GeneratedRegex(@"\b[A-Z][A-Za-z]*(?:\.[A-Z][A-Za-z0-9]*)+\b")]
+    private static partial Regex DottedPath();
 }
 
 /// <summary>The words of an enum's values on the command line, both ways.</summary>

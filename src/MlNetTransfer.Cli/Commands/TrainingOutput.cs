@@ -25,9 +25,14 @@ internal static class TrainingOutput
         var m = trained.Metadata;
         var headline = trained.Reports.FirstOrDefault();
         var accuracy = headline is null ? "" : FormattableString.Invariant($"; {headline.Split} accuracy {headline.MicroAccuracy:F4}");
-        var images = m.Training.Refit ? $", fit on all {m.Training.ImagesInModel} training images" : "";
         console.MarkupLine(FormattableString.Invariant(
-            $"Saved [bold]{Markup.Escape(Path.GetFullPath(settings.Out))}[/] ({m.Mode}, {HeadWord(m.Head.Kind)} head, {trained.Classes.Count} classes, base {Markup.Escape(m.ConvBase.Name)}{images}){Markup.Escape(accuracy)}"));
+            $"Saved [bold]{Markup.Escape(Path.GetFullPath(settings.Out))}[/] ({m.Mode}, {HeadWord(m.Head.Kind)} head, {trained.Classes.Count} classes, base {Markup.Escape(m.ConvBase.Name)}){Markup.Escape(accuracy)}"));
+        var t = m.Training;
+        console.MarkupLine(t.Refit
+            ? $"Images in the model: {t.ImagesInModel}, every labelled training image ({t.HeldOut} were held out first to choose; figures on them are from before the refit)"
+            : t.HeldOut > 0
+                ? $"Images in the model: {t.ImagesInModel} ({t.HeldOut} training images held out to choose, not trained on)"
+                : $"Images in the model: {t.ImagesInModel}");
         if (m.FineTune is { StoppedByUser: true })
             console.MarkupLine($"[yellow]Training was stopped by the user; {Markup.Escape(Path.GetFullPath(settings.Out))} holds the best epoch so far ({Markup.Escape(m.FineTune.BestEpoch ?? "-")}).[/]");
         console.MarkupLine($"Metrics: {Markup.Escape(metricsPath)}");

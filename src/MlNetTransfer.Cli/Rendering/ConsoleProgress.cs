@@ -45,8 +45,9 @@ public sealed class ConsoleProgress(IAnsiConsole console, bool quiet) : IProgres
         switch (value)
         {
             case ProgressNote note:
+                var text = Commands.OptionFlags.Translate(note.Text);
                 if (note.IsWarning || !quiet)
-                    console.MarkupLine(note.IsWarning ? $"[yellow]warning:[/] {Markup.Escape(note.Text)}" : $"[grey]{Markup.Escape(note.Text)}[/]");
+                    console.MarkupLine(note.IsWarning ? $"[yellow]warning:[/] {Markup.Escape(text)}" : $"[grey]{Markup.Escape(text)}[/]");
                 break;
             case FeaturesCached cached when !quiet:
                 if (cached.Damaged > 0)

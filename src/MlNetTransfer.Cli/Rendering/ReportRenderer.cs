@@ -33,7 +33,7 @@ public static class ReportRenderer
         console.MarkupLine($"[yellow]Skipped {skipped.Count} file(s):[/]");
         int shown = verbose ? skipped.Count : Math.Min(skipped.Count, 20);
         foreach (var s in skipped.Take(shown))
-            console.MarkupLine($"  [yellow]-[/] {Markup.Escape(s.Path)}: {Markup.Escape(s.Reason)}");
+            console.MarkupLine($"  [yellow]-[/] {Markup.Escape(s.Path)}: {Markup.Escape(Commands.OptionFlags.Translate(s.Reason))}");
         if (shown < skipped.Count)
             console.MarkupLine($"  ... and {skipped.Count - shown} more (--verbose lists all; the metrics JSON has every one)");
     }

@@ -135,7 +135,8 @@ internal static class Learner
                         break;
                 }
             }
-            if (context.Cancelled || context.StopNow)
+            // No batch at all (no training image) is nothing to fit.
+            if (context.Cancelled || context.StopNow || samples == 0)
                 break;
             foreach (var m in phase.Modules) m.eval();
             var (valLoss, valAccuracy) = phase.Validate();

@@ -16,11 +16,11 @@ internal sealed record CheckpointState
     public required int Step { get; init; }
     public required double BestLoss { get; init; }
     public required int SinceBetterLoss { get; init; }
-    /// <summary>The run's last phase is done: nothing is left to train.</summary>
-    public required bool Done { get; init; }
-
     /// <summary>The phase of <see cref="Epoch"/> is done (its last epoch, an early stop, or the epoch a refit keeps).</summary>
     public bool PhaseDone { get; init; }
+
+    /// <summary>The head epoch fine-tuning starts from (the best head epoch).</summary>
+    public int? HeadEpoch { get; init; }
     public required List<EpochRecord> History { get; init; }
     public EpochRecord? Best { get; init; }
 }
@@ -94,12 +94,6 @@ internal sealed class TrainingCheckpoint(string path)
             return;
         using var reader = new BinaryReader(new MemoryStream(state), Encoding.UTF8);
         ((global::TorchSharp.Modules.OptimizerHelper)optimizer).load_state_dict(reader);
-    }
-
-    public void Delete()
-    {
-        if (Exists)
-            File.Delete(Path);
     }
 
     private static void WriteTensors(BinaryWriter writer, IReadOnlyDictionary<string, Tensor>? tensors)

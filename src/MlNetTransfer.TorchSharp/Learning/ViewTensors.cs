@@ -34,7 +34,11 @@ internal static class ViewTensors
             for (int start = 0; start < items.Count; start += EvalBatch)
             {
                 var x = Of(set, items.Skip(start).Take(EvalBatch).ToList());
-                parts.Add(suffix is null ? x.reshape(x.shape[0], -1) : suffix.forward(x));
+                if (suffix is null)
+                    parts.Add(x.reshape(x.shape[0], -1));
+                else
+                    using (x) // the boundary activations (200 KB a view at stage4) go once pooled
+                        parts.Add(suffix.forward(x));
             }
         }
         return (cat(parts, 0), labels);

@@ -40,7 +40,7 @@ public sealed record ConvBasePreset
     public string RequireModelFile()
     {
         if (ModelFile is null)
-            throw new ConvBaseException($"Conv base '{Name}' needs its ONNX file: pass --base-model <file.onnx>. {ObtainHint}".TrimEnd());
+            throw new ConvBaseException($"Conv base '{Name}' needs its ONNX file: set ConvBasePreset.ModelFile (WithModelFile). {ObtainHint}".TrimEnd());
         if (!File.Exists(ModelFile))
             throw new ConvBaseException($"Conv base '{Name}': ONNX file '{ModelFile}' does not exist.");
         return ModelFile;

@@ -54,15 +54,15 @@ public sealed class ImageDataset
     /// <summary>All images, every split.</summary>
     public IEnumerable<LabeledImage> All => Train.Concat(Validation).Concat(Test);
 
-    /// <summary>This dataset without files found unreadable later (decoding), which join the skipped list.</summary>
-    public ImageDataset Without(IReadOnlyCollection<SkippedFile> unreadable)
+    /// <summary>This dataset without files found unreadable later (decoding), which join the skipped list; it must still be trainable.</summary>
+    public ImageDataset Without(IReadOnlyCollection<SkippedFile> unreadable, int minImagesPerClass = 2)
     {
         if (unreadable.Count == 0)
             return this;
         var bad = unreadable.Select(s => s.Path).ToHashSet(StringComparer.Ordinal);
         List<LabeledImage> Keep(IReadOnlyList<LabeledImage> images) => images.Where(i => !bad.Contains(i.Path)).ToList();
         var result = new ImageDataset(Source, SplitOrigin, Keep(Train), Keep(Validation), Keep(Test), Skipped.Concat(unreadable).ToList());
-        result.EnsureTrainable();
+        result.EnsureTrainable(minImagesPerClass);
         return result;
     }
 

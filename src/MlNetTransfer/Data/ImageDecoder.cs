@@ -43,9 +43,9 @@ internal static class ImageDecoder
         if (header.Width <= 0 || header.Height <= 0)
             return (header, "image header gives no size");
         if (header.Pixels > options.MaxPixels)
-            return (header, FormattableString.Invariant($"too large: {header.Width}x{header.Height} = {header.Pixels / 1e6:0.#} megapixels, above the limit of {options.MaxPixels / 1e6:0.#} (--max-pixels)"));
+            return (header, FormattableString.Invariant($"too large: {header.Width}x{header.Height} = {header.Pixels / 1e6:0.#} megapixels, above the limit of {options.MaxPixels / 1e6:0.#} (ImageChecks.MaxPixels)"));
         if (Math.Min(header.Width, header.Height) < options.MinSide)
-            return (header, $"too small: {header.Width}x{header.Height}, below {options.MinSide} pixels per side (--min-size)");
+            return (header, $"too small: {header.Width}x{header.Height}, below {options.MinSide} pixels per side (ImageChecks.MinSide)");
         double aspect = Math.Max(header.Width, header.Height) / (double)Math.Min(header.Width, header.Height);
         if (aspect > options.MaxAspectRatio)
             return (header, FormattableString.Invariant($"extreme aspect ratio {header.Width}x{header.Height} ({aspect:0.#}:1, limit {options.MaxAspectRatio:0.#}:1)"));
@@ -109,7 +109,7 @@ internal static class ImageDecoder
             {
                 const string truncated = "truncated: the image data ends early (the rest of the picture would be blank)";
                 if (options.OnTruncated == TruncatedImagePolicy.Skip)
-                    return new DecodedImage(null, header, truncated + " (--on-truncated warn uses it anyway)", null);
+                    return new DecodedImage(null, header, truncated + " (ImageChecks.OnTruncated = Warn uses it anyway)", null);
                 warning = truncated;
             }
             else if (result != SKCodecResult.Success)

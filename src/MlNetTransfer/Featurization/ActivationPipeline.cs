@@ -39,13 +39,25 @@ internal sealed class ActivationPipeline : IDisposable
         _checks = checks ?? new ImageValidationOptions();
         var opened = prefix.OpenSession(threads, _options.Device);
         _session = opened.Session;
-        DeviceNote = opened.Note;
-        _pixels = new ImagePixelsMaker(ml, spec);
-        _side = PixelViews.SourceSide(Math.Max(spec.Width, spec.Height));
-        _largePixels = new Lazy<ImagePixelsMaker>(() => new ImagePixelsMaker(ml, spec with { Width = _side, Height = _side }), LazyThreadSafetyMode.ExecutionAndPublication);
-        Shape = RunBatch(new float[_pixels.Length], 1, out _);
-        Store = _options.UseCache ? new ActivationStore(_options.CacheRoot ?? IO.ToolPaths.CacheRoot, prefix.Key, Shape) : null;
-        _decoders = new DecodeWorkers(Math.Max(1, _options.DecodeThreads ?? Environment.ProcessorCount), _options.LowPriorityDecode);
+        try
+        {
+            DeviceNote = opened.Note;
+            _pixels = new ImagePixelsMaker(ml, spec);
+            _side = PixelViews.SourceSide(Math.Max(spec.Width, spec.Height));
+            // Made on a decoder thread when the first crop is wanted: with a context of its own, since ML.NET's is not made
+            // for two pixel makers building engines at once.
+            _largePixels = new Lazy<ImagePixelsMaker>(() => new ImagePixelsMaker(new MLContext(1), spec with { Width = _side, Height = _side }),
+                LazyThreadSafetyMode.ExecutionAndPublication);
+            Shape = RunBatch(new float[_pixels.Length], 1, out _);
+            Store = _options.UseCache ? new ActivationStore(_options.CacheRoot ?? IO.ToolPaths.CacheRoot, prefix.Key, Shape) : null;
+            _decoders = new DecodeWorkers(Math.Max(1, _options.DecodeThreads ?? Environment.ProcessorCount), _options.LowPriorityDecode);
+        }
+        catch
+        {
+            _session.Dispose();
+            _pixels?.Dispose();
+            throw;
+        }
     }
 
     /// <summary>The cut this pipeline runs.</summary>
@@ -113,11 +125,16 @@ internal sealed class ActivationPipeline : IDisposable
             computeTime += Stopwatch.GetElapsedTime(started);
         }
 
+        void Advance()
+        {
+            if (++done % 8 == 0 || done == images.Count)
+                progress?.Report(new StageAdvanced(stage, done, images.Count));
+        }
+
         void Complete(PreparedImage image)
         {
             results[image.Index] = new ImageViews(image.Image, image.ContentHash!, image.Views!);
-            if (++done % 8 == 0 || done == images.Count)
-                progress?.Report(new StageAdvanced(stage, done, images.Count));
+            Advance();
         }
 
         try
@@ -134,7 +151,7 @@ internal sealed class ActivationPipeline : IDisposable
                 if (prepared.Rejection is not null)
                 {
                     unreadable.Add(new SkippedFile(prepared.Image.Path, prepared.Rejection));
-                    done++;
+                    Advance();
                     continue;
                 }
                 if (prepared.Warning is not null)

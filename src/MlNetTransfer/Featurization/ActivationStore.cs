@@ -89,6 +89,9 @@ internal sealed class ActivationStore
         return values;
     }
 
+    /// <summary>Whether a view's entry is there (not whether it is whole: reading it says that).</summary>
+    public bool Contains(string contentHash, string viewKey) => File.Exists(EntryPath(contentHash, viewKey));
+
     /// <summary>Stores a view (temp file + rename). A failure to write is not an error: the run goes on.</summary>
     public bool Put(string contentHash, string viewKey, ReadOnlySpan<float> values)
     {
@@ -211,7 +214,10 @@ internal sealed class ActivationStore
         return values;
     }
 
-    /// <summary>The per-image feature files and per-list activation sets of versions before the store: never read again.</summary>
+    /// <summary>
+    /// The per-image feature files (<c>features/**/*.feat</c>) and per-list activation sets (<c>activations/*.act</c>) of
+    /// versions before the store: never read again, so removed, those files only (the root may be a folder of the user's).
+    /// </summary>
     private static class LegacyCaches
     {
         private static int _done;
@@ -220,10 +226,22 @@ internal sealed class ActivationStore
         {
             if (Interlocked.Exchange(ref _done, 1) == 1)
                 return;
-            foreach (var name in new[] { "features", "activations" })
+            foreach (var (name, pattern) in new[] { ("features", "*.feat"), ("activations", "*.act") })
             {
-                var dir = Path.Combine(root, name);
-                try { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+                var dir = new DirectoryInfo(Path.Combine(root, name));
+                try
+                {
+                    if (!dir.Exists)
+                        continue;
+                    foreach (var file in dir.EnumerateFiles(pattern, SearchOption.AllDirectories))
+                        file.Delete();
+                    foreach (var sub in dir.EnumerateDirectories("*", SearchOption.AllDirectories).OrderByDescending(d => d.FullName.Length).Append(dir))
+                        if (!sub.EnumerateFileSystemInfos().Any())
+                            sub.Delete();
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                }
             }
         }
     }

@@ -94,7 +94,7 @@ internal sealed record FeatureShard
     public static FeatureShard Load(string path)
     {
         var records = new List<ShardRecord>();
-        var header = Read(path, records.Add);
+        var header = Read(path, records.Add, verify: true);
         return header with { Records = records };
     }
 
@@ -104,28 +104,31 @@ internal sealed record FeatureShard
     /// </summary>
     public static int ImportInto(ActivationStore store, string path)
     {
-        var header = Read(path, null);
+        var header = Read(path, null, verify: true);
         if (header.CutKey != store.CutKey)
-            throw new DatasetException($"'{path}' was made with another conv base, preprocessing or freeze boundary ({header.ConvBase} at {header.Tensor}, key {header.CutKey[..12]}) than this run (key {store.CutKey[..12]}): featurize again with the same --base, --mode and --unfreeze.");
+            throw new DatasetException($"'{path}' was made with another conv base, preprocessing or freeze boundary ({header.ConvBase} at {header.Tensor}, key {header.CutKey[..12]}) than this run (key {store.CutKey[..12]}): featurize again with the same ConvBase, Mode and FineTuning.Unfreeze.");
         int imported = 0;
+        // Verified above, so read once more without the checksum pass; views already in the store are not written again.
         Read(path, r =>
         {
             foreach (var (key, values) in r.Views)
-                store.Put(r.ContentHash, key, values);
+                if (!store.Contains(r.ContentHash, key))
+                    store.Put(r.ContentHash, key, values);
             imported++;
-        });
+        }, verify: false);
         return imported;
     }
 
-    /// <summary>Verifies the checksum (one pass), then reads the header and, when asked, every record (a second pass).</summary>
-    private static FeatureShard Read(string path, Action<ShardRecord>? onRecord)
+    /// <summary>Verifies the checksum when asked (one pass), then reads the header and, when asked, every record (a second pass).</summary>
+    private static FeatureShard Read(string path, Action<ShardRecord>? onRecord, bool verify)
     {
         try
         {
-            Verify(path);
+            if (verify)
+                Verify(path);
             using var reader = new BinaryReader(File.OpenRead(path), Encoding.UTF8);
             if (!reader.ReadBytes(Magic.Length).AsSpan().SequenceEqual(Magic))
-                throw new InvalidDataException("not a feature shard (made by 'mlnet-transfer featurize --shard i/n')");
+                throw new InvalidDataException("not a feature shard (made by ImageClassifierTrainer.FeaturizeShard, the console's featurize)");
             int version = reader.ReadInt32();
             if (version != FormatVersion)
                 throw new InvalidDataException($"shard format {version} (made by an older version), this tool reads {FormatVersion}: featurize it again");
@@ -168,9 +171,9 @@ internal sealed record FeatureShard
     {
         using var stream = File.OpenRead(path);
         if (stream.Length < Magic.Length + sizeof(ulong))
-            throw new InvalidDataException(stream.Length >= Magic.Length && HasMagic(stream) ? "the file ends inside its records" : "not a feature shard (made by 'mlnet-transfer featurize --shard i/n')");
+            throw new InvalidDataException(stream.Length >= Magic.Length && HasMagic(stream) ? "the file ends inside its records" : "not a feature shard (made by ImageClassifierTrainer.FeaturizeShard, the console's featurize)");
         if (!HasMagic(stream))
-            throw new InvalidDataException("not a feature shard (made by 'mlnet-transfer featurize --shard i/n')");
+            throw new InvalidDataException("not a feature shard (made by ImageClassifierTrainer.FeaturizeShard, the console's featurize)");
         stream.Position = 0;
         var hash = new XxHash3();
         var buffer = new byte[1 << 20];

@@ -98,13 +98,9 @@ internal sealed record ViewSet(IReadOnlyList<ImageViews> Images, int[] Shape, IR
     /// <summary>This set and <paramref name="other"/> (same cut), in that order.</summary>
     public ViewSet Concat(ViewSet other) => new(Images.Concat(other.Images).ToList(), Shape, Unreadable.Concat(other.Unreadable).ToList(), Warnings.Concat(other.Warnings).ToList());
 
-    /// <summary>The images of this set that are in <paramref name="images"/> (by path), in this set's order.</summary>
-    public ViewSet Where(IReadOnlyCollection<LabeledImage> images)
-    {
-        var wanted = images.Select(i => i.Path).ToHashSet(StringComparer.Ordinal);
-        return this with { Images = Images.Where(i => wanted.Contains(i.Image.Path)).ToList() };
-    }
+    /// <summary>The images of this set that <paramref name="keep"/> selects, in this set's order (no counts: they describe a featurizing run).</summary>
+    public ViewSet Subset(Func<ImageViews, bool> keep) => new(Images.Where(keep).ToList(), Shape, [], []);
 
     /// <summary>Only the plain view of each image.</summary>
-    public ViewSet PlainOnly() => this with { Images = Images.Select(i => i with { Views = [i.Plain] }).ToList() };
+    public ViewSet PlainOnly() => new(Images.Select(i => i with { Views = [i.Plain] }).ToList(), Shape, Unreadable, Warnings);
 }

@@ -38,7 +38,7 @@ internal static class OrtSessions
             {
                 // The CPU build of ONNX Runtime says "CUDA execution provider is not enabled in this build"; a GPU build
                 // without a usable GPU or CUDA libraries fails to create the provider.
-                note = $"--device cuda is not available here, running on the CPU instead: {FirstLine(e.Message)}";
+                note = $"Featurizer.Device = Cuda is not available here, running on the CPU instead: {FirstLine(e.Message)}";
             }
         }
         using (var options = Options(intraOpThreads))

@@ -45,14 +45,14 @@ internal sealed record FreezeBoundary(IReadOnlyList<NamedBlock> Blocks, IReadOnl
         if (int.TryParse(unfreeze, NumberStyles.Integer, CultureInfo.InvariantCulture, out int count))
         {
             if (count < 1 || count > blocks.Count)
-                throw new ConvBaseException($"--unfreeze {count}: '{preset.Name}' has {blocks.Count} blocks ({string.Join(", ", blocks.Select(b => b.Name))}).");
+                throw new ConvBaseException($"FineTuning.Unfreeze = {count}: '{preset.Name}' has {blocks.Count} blocks ({string.Join(", ", blocks.Select(b => b.Name))}).");
             first = blocks.Count - count;
         }
         else
         {
             first = blocks.Select((b, i) => (b, i)).FirstOrDefault(p => string.Equals(p.b.Name, unfreeze, StringComparison.OrdinalIgnoreCase)).i;
             if (!blocks.Any(b => string.Equals(b.Name, unfreeze, StringComparison.OrdinalIgnoreCase)))
-                throw new ConvBaseException($"--unfreeze {unfreeze}: '{preset.Name}' has no such block; its blocks are {string.Join(", ", blocks.Select(b => b.Name))} (or give a count from the top).");
+                throw new ConvBaseException($"FineTuning.Unfreeze = {unfreeze}: '{preset.Name}' has no such block; its blocks are {string.Join(", ", blocks.Select(b => b.Name))} (or give a count from the top).");
         }
         var boundary = first == 0 ? baseInputTensor : blocks[first - 1].Output;
         return new FreezeBoundary(blocks, blocks.Skip(first).ToList(), boundary);

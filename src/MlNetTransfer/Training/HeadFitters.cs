@@ -46,7 +46,16 @@ internal abstract class FittedHead : IDisposable
     /// <summary>The options that shaped it, for the metadata.</summary>
     public abstract IEnumerable<(string Key, string Value)> Options();
 
-    public virtual void Dispose()
+    private int _disposed;
+
+    /// <summary>Frees what it holds (TorchSharp modules); once, however often it is called.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            Release();
+    }
+
+    protected virtual void Release()
     {
     }
 }
@@ -183,6 +192,6 @@ internal sealed class TorchHeadFitter(TrainingRun run, ITorchSharpBackend backen
         private static List<ModelMetadata.EpochRow> Rows(IEnumerable<EpochRecord> history) =>
             history.Select(h => new ModelMetadata.EpochRow(h.Phase, h.Epoch, h.TrainLoss, h.TrainAccuracy, h.ValidationLoss, h.ValidationAccuracy, h.LearningRate, h.Elapsed.TotalSeconds)).ToList();
 
-        public override void Dispose() => Model.Dispose();
+        protected override void Release() => Model.Dispose();
     }
 }

@@ -56,15 +56,26 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
 
     /// <summary>
     /// Continues training a model this tool saved (fine-tuned, or with a TorchSharp head) on new or more images of the same
-    /// classes, from its tuned weights (the head phase is skipped). The conv base, mode, head and unfrozen blocks are the
+    /// classes, from its tuned weights: a fine-tuned model's block and head train on (its head phase is not repeated),
+    /// a TorchSharp head on the frozen base trains its head epochs again from where it was. The conv base, mode, head and unfrozen blocks are the
     /// model's: <see cref="ImageClassifierTrainerOptions.ConvBase"/>, <c>Mode</c>, <c>Head</c>, <c>FineTuning.Unfreeze</c>
     /// and <c>Precision</c> must be left at their defaults or equal the model's; the rest of the recipe is this trainer's.
     /// </summary>
-    public TrainedImageClassifier Retrain(string modelZip, string data, IProgress<ProgressEvent>? progress = null, CancellationToken cancellationToken = default) =>
-        Retrain(modelZip, ImageDatasetLoader.Load(data, _options.Data), progress, cancellationToken);
+    public TrainedImageClassifier Retrain(string modelZip, string data, IProgress<ProgressEvent>? progress = null, CancellationToken cancellationToken = default)
+    {
+        // The model and the options first: no data is read for a continuation that cannot be made.
+        var continued = Continuation(modelZip);
+        return Retrain(continued, ImageDatasetLoader.Load(data, _options.Data), progress, cancellationToken);
+    }
 
     /// <inheritdoc cref="Retrain(string, string, IProgress{ProgressEvent}?, CancellationToken)"/>
-    public TrainedImageClassifier Retrain(string modelZip, ImageDataset dataset, IProgress<ProgressEvent>? progress = null, CancellationToken cancellationToken = default)
+    public TrainedImageClassifier Retrain(string modelZip, ImageDataset dataset, IProgress<ProgressEvent>? progress = null, CancellationToken cancellationToken = default) =>
+        Retrain(Continuation(modelZip), dataset, progress, cancellationToken);
+
+    /// <summary>What continued training of a model starts from, and the options it runs with (checked against the model).</summary>
+    private sealed record ContinuedModel(string Zip, ModelMetadata Metadata, HeadKind Head, ImageClassifierTrainerOptions Options, ITorchSharpBackend Backend);
+
+    private ContinuedModel Continuation(string modelZip)
     {
         var metadata = ModelArchive.ReadMetadata(modelZip)
                        ?? throw new ModelLoadException($"'{modelZip}' was not made by MlNetTransfer: it has no {ModelMetadata.EntryName}, so it cannot be trained further.");
@@ -78,16 +89,21 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
         void Same(bool sameOrDefault, string option, string theirs)
         {
             if (!sameOrDefault)
-                throw new TrainingOptionsException(option, $"{option} does nothing for continued training (Retrain): the model's is {theirs}, and it is kept; leave {option} at its default.");
+                throw new TrainingOptionsException(option, $"{option} does nothing for continued training (Retrain): the model's is {theirs}, and it is kept; leave it at its default.");
         }
         Same(_options.Mode == defaults.Mode || _options.Mode == mode, "Mode", mode.ToString());
         Same(_options.Head is null || _options.Head == head, "Head", head.ToString());
         Same(_options.ConvBase.Name == defaults.ConvBase.Name || _options.ConvBase.Name == metadata.ConvBase.Name, "ConvBase", metadata.ConvBase.Name);
         Same(_options.FineTuning.Unfreeze == defaults.FineTuning.Unfreeze || _options.FineTuning.Unfreeze == unfreeze, "FineTuning.Unfreeze", unfreeze);
         var effective = _options with { Mode = mode, Head = head, FineTuning = _options.FineTuning with { Unfreeze = defaults.FineTuning.Unfreeze } };
-        effective.Validate(TrainerTask.Retrain);
+        effective.Validate(TrainerTask.Retrain, mode);
         effective = effective with { FineTuning = effective.FineTuning with { Unfreeze = unfreeze } };
-        var backend = TrainingBackends.TorchSharp("Continued training");
+        return new ContinuedModel(modelZip, metadata, head, effective, TrainingBackends.TorchSharp("Continued training"));
+    }
+
+    private TrainedImageClassifier Retrain(ContinuedModel continued, ImageDataset dataset, IProgress<ProgressEvent>? progress, CancellationToken cancellationToken)
+    {
+        var (modelZip, metadata, head, effective, backend) = continued;
         if (!metadata.Classes.SequenceEqual(dataset.Classes))
             throw new DatasetException($"{dataset.Source}: classes ({string.Join(", ", dataset.Classes)}) differ from the model's ({string.Join(", ", metadata.Classes)}); continued training needs the same classes.");
 
@@ -105,7 +121,7 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
         {
             (loaded as IDisposable)?.Dispose();
         }
-        dataset.EnsureTrainable(_options.Data.MinImagesPerClass);
+        dataset.EnsureTrainable(effective.Data.MinImagesPerClass);
         progress?.Report(new DatasetLoaded(dataset));
         progress.Note($"continuing from {modelZip} ({metadata.Mode}, {metadata.Classes.Count} classes)");
         var source = new BaseSource(preset, () => composed, null, metadata.ConvBase.FeatureLength, metadata.ConvBase.ModelSha256);
@@ -119,27 +135,34 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
     public LearningRateSweep FindLearningRate(string data, LearningRateRange? range = null, IProgress<ProgressEvent>? progress = null,
         CancellationToken cancellationToken = default)
     {
-        _options.Validate(TrainerTask.FindLearningRate);
-        (range ?? new LearningRateRange()).Validate();
-        TrainingBackends.TorchSharp("The learning-rate range test");
-        return FindLearningRate(ImageDatasetLoader.Load(data, _options.Data), range, progress, cancellationToken);
+        var backend = PrepareRangeTest(range);
+        return FindLearningRate(ImageDatasetLoader.Load(data, _options.Data), range, backend, progress, cancellationToken);
     }
 
     /// <inheritdoc cref="FindLearningRate(string, LearningRateRange?, IProgress{ProgressEvent}?, CancellationToken)"/>
     public LearningRateSweep FindLearningRate(ImageDataset dataset, LearningRateRange? range = null, IProgress<ProgressEvent>? progress = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default) =>
+        FindLearningRate(dataset, range, PrepareRangeTest(range), progress, cancellationToken);
+
+    private ITorchSharpBackend PrepareRangeTest(LearningRateRange? range)
     {
         _options.Validate(TrainerTask.FindLearningRate);
+        (range ?? new LearningRateRange()).Validate();
+        return TrainingBackends.TorchSharp("The learning-rate range test");
+    }
+
+    private LearningRateSweep FindLearningRate(ImageDataset dataset, LearningRateRange? range, ITorchSharpBackend backend, IProgress<ProgressEvent>? progress,
+        CancellationToken cancellationToken)
+    {
         range ??= new LearningRateRange();
-        range.Validate();
         // The range test is for TorchSharp heads: with the mode's default head unset, that is the softmax layer.
         var options = _options with { Head = _options.Head ?? HeadKind.TorchSharpSoftmax };
-        var backend = TrainingBackends.TorchSharp("The learning-rate range test");
         dataset.EnsureTrainable(options.Data.MinImagesPerClass);
         var graph = PrepareGraph(options.ConvBase, dataset, progress);
         using var run = TrainingRun.Start(options, dataset, BaseSource.Of(graph), options.EffectiveHead, progress, cancellationToken);
         var train = run.Featurize(run.Dataset.Train, run.TrainPlan, "featurize train", progress, cancellationToken);
         run.ReportSkipped(train, progress);
+        run.Forget(train.Unreadable);
         var job = run.Job(train, ViewSet.Empty(train.Shape), warm: null, keep: null, checkpointName: null);
         return backend.FindLearningRate(job, range, progress, cancellationToken);
     }
@@ -159,12 +182,16 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
         var graph = PrepareGraph(_options.ConvBase, dataset, progress);
         using var run = TrainingRun.Start(_options, dataset, BaseSource.Of(graph), _options.EffectiveHead, progress, cancellationToken);
         var training = dataset.Train.ToHashSet();
-        // Training images get their augmented views, held-out ones the plain view, as a training run computes them.
+        // Training images get their augmented views (the trainer's own held-out share is fit again, so it has them too),
+        // validation and test images the plain view, as a training run computes them.
         var train = run.Featurize(selected.Where(training.Contains).ToList(), run.TrainPlan, "featurize train", progress, cancellationToken);
         var heldOut = run.Featurize(selected.Where(i => !training.Contains(i)).ToList(), ViewPlan.PlainOnly, "featurize held-out", progress, cancellationToken);
         var records = new List<ShardRecord>();
+        // A file used despite a warning is left out, as the cache leaves it out: a run that imports the shard may be stricter.
+        var warned = train.Warnings.Concat(heldOut.Warnings).ToList();
+        var leftOut = warned.Select(w => w.Path).ToHashSet(StringComparer.Ordinal);
         foreach (var (set, plan) in new[] { (train, run.TrainPlan), (heldOut, ViewPlan.PlainOnly) })
-            records.AddRange(set.Images.Select(i => new ShardRecord(i.ContentHash, FeatureShard.Relative(data, i.Image.Path), i.Image.Label,
+            records.AddRange(set.Images.Where(i => !leftOut.Contains(i.Image.Path)).Select(i => new ShardRecord(i.ContentHash, FeatureShard.Relative(data, i.Image.Path), i.Image.Label,
                 i.Views.Select((v, k) => (plan.Views[k].Key, v)).ToList())));
         new FeatureShard
         {
@@ -176,14 +203,14 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
             Count = count,
             Records = records.OrderBy(r => r.RelativePath, StringComparer.Ordinal).ToList(),
         }.Save(outputPath);
-        return (records.Count, train.Unreadable.Concat(heldOut.Unreadable).ToList());
+        return (records.Count, train.Unreadable.Concat(heldOut.Unreadable)
+            .Concat(warned.Select(w => new SkippedFile(w.Path, $"used despite: {w.Reason}; not written to the shard"))).ToList());
     }
 
     private TrainedImageClassifier Run(ImageDataset dataset, BaseSource source, ImageClassifierTrainerOptions options, HeadKind head, ITorchSharpBackend? backend,
         HeadWeights? warm, ModelMetadata? previous, IProgress<ProgressEvent>? progress, CancellationToken cancellationToken)
     {
         using var run = TrainingRun.Start(options, dataset, source, head, progress, cancellationToken);
-        var split = run.Split;
         var train = run.Featurize(run.Dataset.Train, run.TrainPlan, "featurize train", progress, cancellationToken);
         var validation = run.Featurize(run.Dataset.Validation, ViewPlan.PlainOnly, "featurize validation", progress, cancellationToken);
         var test = run.Featurize(run.Dataset.Test, ViewPlan.PlainOnly, "featurize test", progress, cancellationToken);
@@ -192,22 +219,29 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
         run.PruneCache();
 
         // The share held out by the trainer (no validation split given) chooses; the user's validation split otherwise.
-        var (fit, chooseOn) = split.Apply(train, validation, run.Dataset);
+        // Made from the images that read, so a broken file neither sits in it nor empties a class of the rest.
+        var split = SplitPlan.For(run.Dataset, options, head, progress);
+        var (fit, chooseOn) = split.Apply(train, validation);
         IHeadFitter fitter = head == HeadKind.LbfgsSoftmax
             ? new LbfgsHeadFitter(run, options.Lbfgs)
             : new TorchHeadFitter(run, backend!, warm);
-        var first = fitter.Fit(fit, chooseOn.PlainOnly(), chosen: null, "main", progress, cancellationToken);
-        bool refit = split.Refit && !first.Stopped;
-        var estimate = chooseOn.Images.Count > 0 ? Report(split.ChooseName, chooseOn, first.Probabilities(chooseOn), run.Dataset.Classes, ofSavedModel: !refit) : null;
-        var final = first;
-        if (refit)
-        {
-            progress.Note($"refitting on all {train.Images.Count} training images with {first.Choice} (chosen on the {split.HeldOut.Count} held-out images)");
-            final = fitter.Fit(train, ViewSet.Empty(train.Shape), first, "refit", progress, cancellationToken);
-            first.Dispose();
-        }
+        FittedHead? first = null, final = null;
         try
         {
+            first = fitter.Fit(fit, chooseOn.PlainOnly(), chosen: null, "main", progress, cancellationToken);
+            // The held-out estimate is the first fit's, taken before a refit lets that model go.
+            var estimate = chooseOn.Images.Count == 0 ? null : Report(split.NameFor(refit: split.Refit && !first.Stopped), chooseOn, first.Probabilities(chooseOn), run.Dataset.Classes,
+                ofSavedModel: !(split.Refit && !first.Stopped));
+            bool refitStopped = false;
+            if (split.Refit && !first.Stopped)
+                (final, refitStopped) = Refit(fitter, first, train, split, progress, cancellationToken);
+            bool refit = final is not null;
+            if (refitStopped && estimate is not null)
+                estimate = Report(split.NameFor(refit: false), chooseOn, first.Probabilities(chooseOn), run.Dataset.Classes);
+            final ??= first;
+            if (!ReferenceEquals(final, first))
+                first.Dispose();
+
             var reports = new List<ClassificationReportEntry>();
             if (test.Images.Count > 0)
                 reports.Add(new(Report("test", test, final.Probabilities(test), run.Dataset.Classes), Primary: run.Dataset.Validation.Count == 0));
@@ -215,20 +249,44 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
                 reports.Add(new(estimate, Primary: run.Dataset.Validation.Count > 0 || test.Images.Count == 0));
             var ordered = reports.OrderByDescending(r => r.Primary).Select(r => r.Report).ToList();
             var assembled = final.Assemble();
-            var metadata = run.Metadata(final, ordered, fit.Images.Count, refit ? train.Images.Count : fit.Images.Count, refit, previous);
+            var metadata = run.Metadata(final, ordered, refit ? train.Images.Count : fit.Images.Count, split, refit, previous);
             var checkpoints = run.Checkpoints.ToList();
-            bool stopped = final.Stopped;
-            return new TrainedImageClassifier(run.Ml, assembled.Model, assembled.InputSchema, run.Dataset, ordered, metadata, release: () =>
-            {
-                assembled.Release?.Invoke();
-                final.Dispose();
-            }, afterSave: stopped ? null : () => Checkpointing.Remove(checkpoints));
+            bool stopped = final.Stopped || refitStopped;
+            // What the zip needs is in it now; the trained modules are no longer needed.
+            final.Dispose();
+            return new TrainedImageClassifier(run.Ml, assembled.Model, assembled.InputSchema, run.Dataset, ordered, metadata, release: assembled.Release,
+                afterSave: stopped ? null : () => Checkpointing.Remove(checkpoints));
         }
         catch
         {
-            final.Dispose();
+            final?.Dispose();
+            if (!ReferenceEquals(final, first))
+                first?.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Fits again on every training image with what the held-out share chose. A refit stopped by the user is dropped
+    /// (Stopped = true): the first fit, which finished, is what is saved.
+    /// </summary>
+    private static (FittedHead? Refit, bool Stopped) Refit(IHeadFitter fitter, FittedHead first, ViewSet train, SplitPlan split,
+        IProgress<ProgressEvent>? progress, CancellationToken cancellationToken)
+    {
+        progress.Note($"refitting on all {train.Images.Count} training images with {first.Choice} (chosen on the {split.HeldOut.Count} held-out images)");
+        FittedHead? refit = null;
+        try
+        {
+            refit = fitter.Fit(train, ViewSet.Empty(train.Shape), first, "refit", progress, cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+        if (refit is not null && !refit.Stopped)
+            return (refit, false);
+        refit?.Dispose();
+        progress.Note("stopped during the refit: the model fit without the held-out share, which had finished, is saved instead", warning: true);
+        return (null, true);
     }
 
     private sealed record ClassificationReportEntry(Evaluation.ClassificationReport Report, bool Primary);

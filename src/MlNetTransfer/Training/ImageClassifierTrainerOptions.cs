@@ -89,7 +89,9 @@ public sealed record ImageClassifierTrainerOptions
     /// </summary>
     public void Validate() => Validate(TrainerTask.Train);
 
-    internal void Validate(TrainerTask task)
+    /// <param name="task">The entry point.</param>
+    /// <param name="retrained">For <see cref="TrainerTask.Retrain"/>: the mode of the model continued, when known (the recipe's parts it reads depend on it).</param>
+    internal void Validate(TrainerTask task, TrainingMode? retrained = null)
     {
         Require(Data.ValidationFraction is > 0 and < 1, "Data.ValidationFraction", "must be between 0 and 1");
         Require(Data.MinImagesPerClass >= 1, "Data.MinImagesPerClass", "must be at least 1");
@@ -106,6 +108,8 @@ public sealed record ImageClassifierTrainerOptions
         Require(Lbfgs.L1 >= 0, "Lbfgs.L1", "must be >= 0");
         Require(Lbfgs.Folds >= 2, "Lbfgs.Folds", "must be at least 2");
         Require(Lbfgs.L2Grid.Count > 0 && Lbfgs.L2Grid.All(v => v >= 0 && float.IsFinite(v)), "Lbfgs.L2Grid", "must hold at least one finite value >= 0");
+        if (Lbfgs.L2 is not null)
+            Unused(Lbfgs, new LbfgsHeadOptions(), "Lbfgs", ["L1", "L2"], "a given Lbfgs.L2 (no cross-validation chooses it)");
         var r = FineTuning;
         Require(r.Epochs >= 0, "FineTuning.Epochs", "must be >= 0");
         Require(r.HeadEpochs >= 0, "FineTuning.HeadEpochs", "must be >= 0");
@@ -119,6 +123,13 @@ public sealed record ImageClassifierTrainerOptions
         Require(!string.IsNullOrWhiteSpace(r.Unfreeze), "FineTuning.Unfreeze", "must name a block or give a count of blocks");
 
         var head = EffectiveHead;
+        if (task == TrainerTask.Train && TrainsInTorchSharp)
+        {
+            if (Mode == TrainingMode.FeatureExtraction)
+                Require(r.HeadEpochs >= 1, "FineTuning.HeadEpochs", $"must be at least 1 for Head = {head} on the frozen base: it is all the training there");
+            else
+                Require(r.HeadEpochs + r.Epochs >= 1, "FineTuning.Epochs", "and FineTuning.HeadEpochs are both 0: nothing would train");
+        }
         if (task != TrainerTask.Retrain)
         {
             if (Mode == TrainingMode.FineTuning && head == HeadKind.LbfgsSoftmax)
@@ -150,15 +161,23 @@ public sealed record ImageClassifierTrainerOptions
         {
             Unused(Lbfgs, new LbfgsHeadOptions(), "Lbfgs", [], path);
             // Per path, the recipe's parts it reads; the rest must be left alone.
+            string[] headOnFrozenBase = ["HeadEpochs", "LearningRate", "Optimizer", "WeightDecay", "Schedule", "BatchSize", "AugmentedViews"];
+            // Continuing a fine-tuned model skips the head phase: its block and head train on together.
+            string[] continuedFineTuning = ["Epochs", "LearningRate", "BlockLearningRateFactor", "FineTuneHeadFactor", "Optimizer", "WeightDecay", "Schedule",
+                "BatchSize", "AugmentedViews", "Patience", "TrainBatchNorm"];
             string[] used = task switch
             {
                 TrainerTask.FindLearningRate => Mode == TrainingMode.FineTuning
-                    ? ["Unfreeze", "HeadEpochs", "LearningRate", "BlockLearningRateFactor", "FineTuneHeadFactor", "Optimizer", "WeightDecay", "BatchSize", "AugmentedViews", "TrainBatchNorm"]
+                    ? ["Unfreeze", "HeadEpochs", "LearningRate", "Schedule", "BlockLearningRateFactor", "FineTuneHeadFactor", "Optimizer", "WeightDecay", "BatchSize", "AugmentedViews", "TrainBatchNorm"]
                     : ["Optimizer", "WeightDecay", "BatchSize", "AugmentedViews"],
-                TrainerTask.Retrain => ["HeadEpochs", "Epochs", "LearningRate", "BlockLearningRateFactor", "FineTuneHeadFactor", "Optimizer", "WeightDecay", "Schedule",
-                    "BatchSize", "AugmentedViews", "Patience", "TrainBatchNorm"],
+                TrainerTask.Retrain => retrained switch
+                {
+                    TrainingMode.FineTuning => continuedFineTuning,
+                    TrainingMode.FeatureExtraction => headOnFrozenBase,
+                    _ => headOnFrozenBase.Union(continuedFineTuning).ToArray(), // the model is not read yet: it decides
+                },
                 _ when fineTune => typeof(FineTuningOptions).GetProperties().Select(p => p.Name).ToArray(),
-                _ => ["HeadEpochs", "LearningRate", "Optimizer", "WeightDecay", "Schedule", "BatchSize", "AugmentedViews"],
+                _ => headOnFrozenBase,
             };
             Unused(FineTuning, new FineTuningOptions(), "FineTuning", used, path);
         }
@@ -175,6 +194,9 @@ public sealed record ImageClassifierTrainerOptions
         }
         if (Precision != ConvBasePrecision.Int8)
             Unused(Int8, new Int8QuantizationOptions(), "Int8", [], "Precision = Fp32");
+        // The TorchSharp runs flip only their crops: with none there is nothing to flip.
+        if (torch && !Mirror && FineTuning.AugmentedViews == 0)
+            throw new TrainingOptionsException("Mirror", $"Mirror = false does nothing for {path} with FineTuning.AugmentedViews = 0: only the augmented crops are flipped.");
     }
 
     private static void Require(bool condition, string option, string problem)
@@ -204,6 +226,7 @@ public sealed record ImageClassifierTrainerOptions
     private static string Format(object? value) => value switch
     {
         null => "null",
+        bool b => b ? "true" : "false",
         IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
         IEnumerable e and not string => "[" + string.Join(", ", e.Cast<object>().Select(Format)) + "]",
         _ => value.ToString() ?? "",

@@ -24,7 +24,7 @@ internal sealed class TrainingRun : IDisposable
     private readonly List<string> _checkpoints = [];
 
     private TrainingRun(ImageClassifierTrainerOptions options, ImageDataset dataset, BaseSource source, HeadKind head, FreezeBoundary? freeze,
-        GraphPrefix prefix, ActivationPipeline pipeline, SplitPlan split)
+        GraphPrefix prefix, ActivationPipeline pipeline)
     {
         Options = options;
         Dataset = dataset;
@@ -33,7 +33,6 @@ internal sealed class TrainingRun : IDisposable
         Freeze = freeze;
         Prefix = prefix;
         Pipeline = pipeline;
-        Split = split;
         Ml = new MLContext(options.Seed);
         // The L-BFGS head trains on each image and its mirror image; the TorchSharp heads on the plain view and seeded crops.
         TrainPlan = head == HeadKind.LbfgsSoftmax
@@ -61,8 +60,6 @@ internal sealed class TrainingRun : IDisposable
 
     public ActivationPipeline Pipeline { get; }
 
-    public SplitPlan Split { get; }
-
     /// <summary>The views of each training image (held-out and validation images get the plain one).</summary>
     public ViewPlan TrainPlan { get; }
 
@@ -88,8 +85,7 @@ internal sealed class TrainingRun : IDisposable
             if (pipeline.DeviceNote is not null)
                 progress.Note(pipeline.DeviceNote, warning: true);
             ImportShards(options, pipeline, progress);
-            var split = SplitPlan.For(dataset, options, head, progress);
-            return new TrainingRun(options, dataset, source, head, freeze, prefix, pipeline, split);
+            return new TrainingRun(options, dataset, source, head, freeze, prefix, pipeline);
         }
         catch
         {
@@ -122,7 +118,7 @@ internal sealed class TrainingRun : IDisposable
     }
 
     /// <summary>Files found unreadable while featurizing join the skipped list; the data must still be trainable.</summary>
-    public void Forget(IReadOnlyCollection<SkippedFile> unreadable) => Dataset = Dataset.Without(unreadable);
+    public void Forget(IReadOnlyCollection<SkippedFile> unreadable) => Dataset = Dataset.Without(unreadable, Options.Data.MinImagesPerClass);
 
     public void PruneCache()
     {
@@ -168,7 +164,8 @@ internal sealed class TrainingRun : IDisposable
         var text = new StringBuilder()
             .Append(job.Seed).Append('|').Append(job.Threads).Append('|').Append(job.Recipe).Append('|').Append(job.Head).Append('|').Append(job.TrainSuffix)
             .Append('|').Append(Prefix.Key).Append('|').Append(job.Boundary).Append('|').Append(job.FeatureLength)
-            .Append('|').AppendJoin(",", job.Classes).Append('|').Append(job.WarmStart is null ? "cold" : WeightsHash(job.WarmStart)).Append('|').Append(job.KeepEpoch).Append('|').Append(job.KeepHeadEpoch)
+            .Append('|').AppendJoin(",", job.Classes).Append('|').AppendJoin(",", TrainPlan.Views.Select(v => v.Key))
+            .Append('|').Append(job.WarmStart is null ? "cold" : WeightsHash(job.WarmStart)).Append('|').Append(job.KeepEpoch).Append('|').Append(job.KeepHeadEpoch)
             .Append('|').AppendJoin(";", job.Train.Images.Select(i => $"{i.ContentHash}:{i.Image.Label}:{i.Views.Length}"))
             .Append('|').AppendJoin(";", job.Validation.Images.Select(i => $"{i.ContentHash}:{i.Image.Label}"));
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())));
@@ -182,10 +179,12 @@ internal sealed class TrainingRun : IDisposable
         hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(w.OutputBiases.AsSpan()));
         if (w.HiddenWeights is not null)
             hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(w.HiddenWeights.AsSpan()));
+        if (w.HiddenBiases is not null)
+            hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(w.HiddenBiases.AsSpan()));
         return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 
-    public ModelMetadata Metadata(FittedHead final, IReadOnlyList<ClassificationReport> reports, int fitImages, int imagesInModel, bool refit, ModelMetadata? previous)
+    public ModelMetadata Metadata(FittedHead final, IReadOnlyList<ClassificationReport> reports, int imagesInModel, SplitPlan split, bool refit, ModelMetadata? previous)
     {
         var spec = Preset.Preprocessing;
         var options = new Dictionary<string, string>
@@ -208,12 +207,12 @@ internal sealed class TrainingRun : IDisposable
             },
             Classes = Dataset.Classes,
             Head = final.HeadInfo(),
-            Training = new ModelMetadata.TrainingInfo(Dataset.Source, Dataset.SplitOrigin, Options.Seed, Options.Mirror,
+            Training = new ModelMetadata.TrainingInfo(Dataset.Source, Dataset.SplitOrigin, Options.Seed, TrainPlan.Mirror || (TrainPlan.Crops > 0 && TrainPlan.CropFlip),
                 new Dictionary<string, int> { ["train"] = Dataset.Train.Count, ["validation"] = Dataset.Validation.Count, ["test"] = Dataset.Test.Count },
                 Dataset.Skipped.Count, options)
             {
                 ImagesInModel = imagesInModel,
-                HeldOut = Split.HeldOut.Select(i => i.Path).Intersect(Dataset.Train.Select(i => i.Path), StringComparer.Ordinal).Count(),
+                HeldOut = split.HeldOut.Count,
                 Refit = refit,
             },
             FineTune = final.FineTuneInfo(),
@@ -230,37 +229,38 @@ internal sealed class TrainingRun : IDisposable
 /// The L-BFGS head chooses its L2 by cross-validation, so it holds out only where nothing else would give an estimate
 /// (no validation and no test split).
 /// </summary>
-internal sealed record SplitPlan(IReadOnlyList<LabeledImage> HeldOut, string ChooseName, bool Refit)
+internal sealed record SplitPlan(IReadOnlyList<LabeledImage> HeldOut, bool Refit)
 {
     public bool MadeByTrainer => HeldOut.Count > 0;
+
+    /// <summary>The split the choice was made on, as reports name it.</summary>
+    public string NameFor(bool refit) =>
+        !MadeByTrainer ? "validation" : refit ? "validation (held out by the trainer; estimate before the refit)" : "validation (held out by the trainer)";
 
     public static SplitPlan For(ImageDataset dataset, ImageClassifierTrainerOptions options, HeadKind head, IProgress<ProgressEvent>? progress)
     {
         if (dataset.Validation.Count > 0)
-            return new SplitPlan([], "validation", false);
+            return new SplitPlan([], false);
         bool needsChoice = head != HeadKind.LbfgsSoftmax;
         if (!needsChoice && dataset.Test.Count > 0)
-            return new SplitPlan([], "validation", false);
+            return new SplitPlan([], false);
         var (_, held) = StratifiedSplitter.Split(dataset.Train, options.Data.ValidationFraction, options.Seed, minKept: 2);
         if (held.Count == 0)
-            return new SplitPlan([], "validation", false);
+            return new SplitPlan([], false);
         string purpose = needsChoice ? "to choose the epoch" : "to estimate accuracy";
         progress.Note(options.Refit
             ? FormattableString.Invariant($"no validation split: {held.Count} of {dataset.Train.Count} training images ({options.Data.ValidationFraction:P0} per class) held out {purpose}; the final model is then fit on all {dataset.Train.Count}")
             : FormattableString.Invariant($"no validation split: {held.Count} of {dataset.Train.Count} training images ({options.Data.ValidationFraction:P0} per class) held out {purpose}; no refit (Refit = false): the model never sees them"));
-        var name = options.Refit ? "validation (held out by the trainer; estimate before the refit)" : "validation (held out by the trainer)";
-        return new SplitPlan(held, name, options.Refit);
+        return new SplitPlan(held, options.Refit);
     }
 
-    /// <summary>The images to fit first, and those to choose on (plain views): the held-out share, or the validation split.</summary>
-    public (ViewSet Fit, ViewSet ChooseOn) Apply(ViewSet train, ViewSet validation, ImageDataset dataset)
+    /// <summary>The images to fit first, and those to choose on: the held-out share of the training images, or the validation split.</summary>
+    public (ViewSet Fit, ViewSet ChooseOn) Apply(ViewSet train, ViewSet validation)
     {
         if (!MadeByTrainer)
             return (train, validation);
         var held = HeldOut.Select(i => i.Path).ToHashSet(StringComparer.Ordinal);
-        var fit = train with { Images = train.Images.Where(i => !held.Contains(i.Image.Path)).ToList() };
-        var choose = train with { Images = train.Images.Where(i => held.Contains(i.Image.Path)).ToList() };
-        return (fit, choose);
+        return (train.Subset(i => !held.Contains(i.Image.Path)), train.Subset(i => held.Contains(i.Image.Path)));
     }
 }
 

@@ -13,9 +13,10 @@ internal sealed class EarlyStopping(int patience, IProgress<ProgressEvent>? prog
 
     public override void AfterEpoch(FitContext context)
     {
-        if (context.Dropped)
-            return;
         double loss = context.Record!.ValidationLoss;
+        // Without validation images (a refit stops at its epoch instead) there is nothing to stop on.
+        if (context.Dropped || double.IsNaN(loss))
+            return;
         if (loss < BestLoss - 1e-6)
         {
             BestLoss = loss;

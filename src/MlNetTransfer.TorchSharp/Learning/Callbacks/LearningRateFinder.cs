@@ -14,8 +14,6 @@ internal sealed class LearningRateFinder(double start, double end, int steps, IR
     private double _average, _best = double.MaxValue, _rate;
     private bool _diverged;
 
-    public override void BeforeFit(FitContext context) => context.Step = 0;
-
     public override void BeforeBatch(FitContext context)
     {
         _rate = start * Math.Pow(end / start, context.Step / (double)(steps - 1));
