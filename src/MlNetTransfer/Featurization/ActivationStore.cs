@@ -65,11 +65,11 @@ internal sealed class ActivationStore
     /// <summary>The values of a view, or null when absent, unreadable or damaged.</summary>
     public float[]? TryGet(string contentHash, string viewKey)
     {
-        byte[] bytes;
         var path = EntryPath(contentHash, viewKey);
+        float[]? values;
         try
         {
-            bytes = File.ReadAllBytes(path);
+            values = Read(path, viewKey);
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
@@ -79,7 +79,6 @@ internal sealed class ActivationStore
         {
             return null; // An unreadable entry costs a recomputation, never the run.
         }
-        var values = Parse(bytes, viewKey);
         if (values is null)
         {
             Interlocked.Increment(ref _damaged);
@@ -184,14 +183,34 @@ internal sealed class ActivationStore
         return stream.ToArray();
     }
 
-    private float[]? Parse(byte[] bytes, string viewKey)
+    /// <summary>
+    /// Reads an entry straight into the array it returns (no copy of the file's bytes: a view can be 1 MB), hashing as it
+    /// goes; null when it is not this view's entry, is torn, or its checksum does not match.
+    /// </summary>
+    private float[]? Read(string path, string viewKey)
     {
         var header = Header(viewKey);
-        if (bytes.Length != header.Length + Length * sizeof(float) + sizeof(ulong) || !bytes.AsSpan(0, header.Length).SequenceEqual(header))
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, bufferSize: 1, FileOptions.SequentialScan);
+        if (stream.Length != header.Length + Length * sizeof(float) + sizeof(ulong))
             return null;
-        if (BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(bytes.Length - 8)) != XxHash3.HashToUInt64(bytes.AsSpan(0, bytes.Length - 8)))
+        var hash = new XxHash3();
+        var head = new byte[header.Length];
+        stream.ReadExactly(head);
+        if (!head.AsSpan().SequenceEqual(header))
             return null;
-        return ReadFloats(bytes.AsSpan(header.Length, Length * sizeof(float)));
+        hash.Append(head);
+        var values = new float[Length];
+        var bytes = MemoryMarshal.AsBytes(values.AsSpan());
+        stream.ReadExactly(bytes);
+        hash.Append(bytes);
+        Span<byte> stored = stackalloc byte[sizeof(ulong)];
+        stream.ReadExactly(stored);
+        if (BinaryPrimitives.ReadUInt64LittleEndian(stored) != hash.GetCurrentHashAsUInt64())
+            return null;
+        if (!BitConverter.IsLittleEndian)
+            for (int i = 0; i < values.Length; i++)
+                values[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes[(i * 4)..]);
+        return values;
     }
 
     internal static void WriteFloats(ReadOnlySpan<float> values, Span<byte> target)
