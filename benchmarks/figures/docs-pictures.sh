@@ -12,8 +12,8 @@ dotnet build src/MlNetTransfer.Cli -c Release -v q -nologo >/dev/null
 cli="dotnet src/MlNetTransfer.Cli/bin/Release/net10.0/mlnet-transfer.dll"
 export MLNETTRANSFER_CACHE="$out/cache"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-$cli lr-find $hym --plot docs/images/lr-find-head-hymenoptera.png --no-color | tail -3
-$cli lr-find $hym --mode fine-tune --unfreeze stage4 --plot docs/images/lr-find-finetune-hymenoptera.png --no-color | tee "$out/lr-ft.log" | tail -3
+$cli lr-find $hym --plot docs/images/lr-find-head-hymenoptera.png --no-color | grep -E "^Suggested|^Use it"
+$cli lr-find $hym --mode fine-tune --unfreeze stage4 --plot docs/images/lr-find-finetune-hymenoptera.png --no-color | tee "$out/lr-ft.log" | grep -E "^Suggested|^Use it"
 lr=$(grep -o 'Suggested learning rate: [0-9.e+-]*' "$out/lr-ft.log" | awk '{print $4}')
 /usr/bin/time -f 'wall %e s' $cli train $hym --mode fine-tune --unfreeze stage4 --lr "$lr" --out "$out/at-suggestion.zip" --no-color 2>&1 \
   | grep -E '^Saved|kept the best|^wall' 

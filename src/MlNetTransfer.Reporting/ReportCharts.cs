@@ -83,8 +83,9 @@ public static class ReportCharts
     {
         var model = Base("Learning-rate range test");
         model.Axes.Add(new LogarithmicAxis { Position = AxisPosition.Bottom, Title = "learning rate", MajorGridlineStyle = LineStyle.Dot });
-        // Batch losses spike when the rate diverges: scale the axis to the smoothed curve before that.
-        double top = points.Count == 0 ? 1 : points.Take(Math.Max(1, points.ToList().FindIndex(p => p.Smoothed == points.Min(q => q.Smoothed)) + 1)).Max(p => p.Smoothed) * 1.3;
+        // Batch losses spike when the rate diverges: scale the axis to the smoothed curve up to the step before the sweep
+        // stopped (where it passed 4x its minimum), wherever along it the minimum lies.
+        double top = points.Count == 0 ? 1 : points.Take(Math.Max(1, points.Count - 1)).Max(p => p.Smoothed) * 1.15;
         model.Axes.Add(new LinearAxis { Position = AxisPosition.Left, Title = "loss", MajorGridlineStyle = LineStyle.Dot, Minimum = 0, Maximum = top });
         var raw = new LineSeries { Title = "batch loss", Color = OxyColor.FromAColor(70, OxyColors.Gray) };
         var smooth = new LineSeries { Title = "smoothed loss", StrokeThickness = 2 };
