@@ -51,7 +51,7 @@ internal static class Int8ConvBase
         {
             var (info, problem) = VerifiedArtefact.Read<CachedInfo>(path, infoPath, i => i.Key == key, i => i.Sha256);
             if (info is not null)
-                return fp32 with { Path = path, Key = key };
+                return fp32 with { Path = path, Key = key, Sha256 = info.Sha256 };
             progress.Note($"the cached int8 graph {path} {problem}: made again", warning: true);
         }
 
@@ -62,10 +62,11 @@ internal static class Int8ConvBase
         using var pixels = new ImagePixelsMaker(ml, spec);
         var model = Int8Quantizer.Quantize(OnnxGraph.Load(fp32.Path), Batches(chosen, pixels, validation), spec.Height, spec.Width, options, out var report);
         OnnxGraph.Save(model, path);
-        AtomicFile.WriteAllText(infoPath, JsonSerializer.Serialize(new CachedInfo(key, VerifiedArtefact.Sha256(path))));
+        var sha = VerifiedArtefact.Sha256(path);
+        AtomicFile.WriteAllText(infoPath, JsonSerializer.Serialize(new CachedInfo(key, sha)));
         progress?.Report(new StageFinished("quantize", report.CalibrationImages, clock.Elapsed));
         progress.Note($"int8 conv base: {report.QuantizedConvs} convolutions quantized, calibrated on {report.CalibrationImages} images -> {path}");
-        return fp32 with { Path = path, Key = key };
+        return fp32 with { Path = path, Key = key, Sha256 = sha };
     }
 
     private sealed record CachedInfo(string Key, string Sha256);

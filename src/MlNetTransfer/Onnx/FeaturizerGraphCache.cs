@@ -13,7 +13,14 @@ namespace MlNetTransfer.Onnx;
 /// <param name="FeatureLength">Length of the feature vector.</param>
 /// <param name="BaseOutputShape">Conv-base output shape for one image, before pooling.</param>
 /// <param name="Key">Content key: base file, mean image, preprocessing, output and pooling.</param>
-internal sealed record FeaturizerGraphFile(string Path, ConvBasePreset Preset, int FeatureLength, long[] BaseOutputShape, string Key);
+internal sealed record FeaturizerGraphFile(string Path, ConvBasePreset Preset, int FeatureLength, long[] BaseOutputShape, string Key)
+{
+    /// <summary>SHA-256 of the graph file as verified when it was handed out (null: not known).</summary>
+    public string? Sha256 { get; init; }
+
+    /// <summary>SHA-256 of the conv-base file it was built from (null: not known).</summary>
+    public string? BaseSha256 { get; init; }
+}
 
 /// <summary>
 /// Builds each composed graph once and keeps it under the cache folder, keyed by the content of the conv-base file
@@ -28,7 +35,8 @@ internal static class FeaturizerGraphCache
     public static FeaturizerGraphFile GetOrBuild(ConvBasePreset preset, string? cacheRoot = null, IProgress<Progress.ProgressEvent>? progress = null)
     {
         var modelFile = preset.RequireModelFile();
-        var key = Key(preset, modelFile);
+        var baseSha = FileHash(modelFile);
+        var key = Key(preset, baseSha);
         var dir = System.IO.Path.Combine(cacheRoot ?? ToolPaths.CacheRoot, "graphs");
         var onnxPath = System.IO.Path.Combine(dir, $"{Safe(preset.Name)}-{key[..16]}.onnx");
         var infoPath = onnxPath + ".info.json";
@@ -38,23 +46,23 @@ internal static class FeaturizerGraphCache
             var (info, problem) = VerifiedArtefact.Read<CachedInfo>(onnxPath, infoPath, i => i.Key == key, i => i.Sha256);
             if (info is not null)
                 return new FeaturizerGraphFile(onnxPath, preset with { Preprocessing = preset.Preprocessing with { Width = info.Width, Height = info.Height } },
-                    info.FeatureLength, info.BaseOutputShape, key);
+                    info.FeatureLength, info.BaseOutputShape, key) { Sha256 = info.Sha256, BaseSha256 = baseSha };
             progress.Note($"the cached graph {onnxPath} {problem}: rebuilt from {modelFile}", warning: true);
         }
 
         var built = FeaturizerGraphBuilder.Build(preset);
         OnnxGraph.Save(built.Model, onnxPath);
         var spec = built.Preset.Preprocessing;
-        AtomicFile.WriteAllText(infoPath, JsonSerializer.Serialize(new CachedInfo(key, built.FeatureLength, built.BaseOutputShape, spec.Width, spec.Height,
-            VerifiedArtefact.Sha256(onnxPath))));
-        return new FeaturizerGraphFile(onnxPath, built.Preset, built.FeatureLength, built.BaseOutputShape, key);
+        var sha = VerifiedArtefact.Sha256(onnxPath);
+        AtomicFile.WriteAllText(infoPath, JsonSerializer.Serialize(new CachedInfo(key, built.FeatureLength, built.BaseOutputShape, spec.Width, spec.Height, sha)));
+        return new FeaturizerGraphFile(onnxPath, built.Preset, built.FeatureLength, built.BaseOutputShape, key) { Sha256 = sha, BaseSha256 = baseSha };
     }
 
-    private static string Key(ConvBasePreset preset, string modelFile)
+    private static string Key(ConvBasePreset preset, string baseSha256)
     {
         var text = new StringBuilder()
             .Append(BuilderVersion).Append('|')
-            .Append(FileHash(modelFile)).Append('|')
+            .Append(baseSha256).Append('|')
             .Append(preset.Preprocessing.MeanImage is { } m ? FileHash(m.OnnxFile) : "").Append('|')
             .Append(preset.Preprocessing.Describe()).Append('|')
             .Append(preset.InputName).Append('|').Append(preset.OutputName).Append('|')

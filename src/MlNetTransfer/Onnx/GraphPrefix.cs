@@ -35,7 +35,7 @@ internal sealed class GraphPrefix
 
     /// <summary>A composed graph on disk, whole, up to <c>Features</c>.</summary>
     public static GraphPrefix Whole(FeaturizerGraphFile graph) =>
-        new(FeaturizerGraphBuilder.FeaturesTensor, graph.Path, null, VerifiedArtefact.Sha256(graph.Path), graph.Preset.Preprocessing);
+        new(FeaturizerGraphBuilder.FeaturesTensor, graph.Path, null, graph.Sha256 ?? VerifiedArtefact.Sha256(graph.Path), graph.Preset.Preprocessing);
 
     /// <summary>A composed graph cut at <paramref name="tensor"/>.</summary>
     public static GraphPrefix Cut(ModelProto composed, string tensor, Backbones.PreprocessingSpec spec)

@@ -50,7 +50,7 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
         dataset.EnsureTrainable(_options.Data.MinImagesPerClass);
         progress?.Report(new DatasetLoaded(dataset));
         var graph = PrepareGraph(_options.ConvBase, dataset, progress);
-        var source = BaseSource.Of(graph, FeaturizerGraphCache.FileHash(graph.Preset.RequireModelFile()));
+        var source = BaseSource.Of(graph, graph.BaseSha256 ?? FeaturizerGraphCache.FileHash(graph.Preset.RequireModelFile()));
         return Run(dataset, source, _options, head, backend, warm: null, previous: null, progress, cancellationToken);
     }
 
