@@ -27,15 +27,20 @@ public class DatasetLoaderTests
         Assert.All(dataset.Counts(DatasetSplit.Train).Values, n => Assert.Equal(30, n));
     }
 
+    /// <summary>Two class folders of 10 images each, no split folders.</summary>
+    private static ImageDataset OneFolder(TestData.TempFolder temp)
+    {
+        foreach (var label in new[] { "a", "b" })
+            for (int i = 0; i < 10; i++)
+                Image(Path.Combine(temp.Path, label, $"{i}.png"));
+        return ImageDatasetLoader.Load(temp.Path);
+    }
+
     [Fact]
     public void WithoutSplitFoldersEveryImageIsATrainingImage()
     {
         using var temp = new TestData.TempFolder();
-        foreach (var label in new[] { "a", "b" })
-            for (int i = 0; i < 10; i++)
-                Image(Path.Combine(temp.Path, label, $"{i}.png"));
-
-        var dataset = ImageDatasetLoader.Load(temp.Path);
+        var dataset = OneFolder(temp);
         Assert.Equal(20, dataset.Train.Count);
         Assert.Empty(dataset.Validation);
         Assert.False(dataset.SplitsGiven);
@@ -46,10 +51,7 @@ public class DatasetLoaderTests
     public void TheTrainersHeldOutShareIsStratifiedAndSeeded()
     {
         using var temp = new TestData.TempFolder();
-        foreach (var label in new[] { "a", "b" })
-            for (int i = 0; i < 10; i++)
-                Image(Path.Combine(temp.Path, label, $"{i}.png"));
-        var dataset = ImageDatasetLoader.Load(temp.Path);
+        var dataset = OneFolder(temp);
         IReadOnlyList<LabeledImage> Held(int seed) =>
             MlNetTransfer.Training.SplitPlan.For(dataset, new MlNetTransfer.Training.ImageClassifierTrainerOptions { Seed = seed }, MlNetTransfer.Training.HeadKind.LbfgsSoftmax, null).HeldOut;
 
