@@ -247,10 +247,7 @@ internal sealed class TorchSharpTrainingBackend : ITorchSharpBackend
             return (double.NaN, double.NaN);
         using var _ = no_grad();
         using var scope = NewDisposeScope();
-        var z = logits();
-        double loss = nn.functional.cross_entropy(z, labels).item<float>();
-        double accuracy = z.argmax(1).eq(labels).to_type(ScalarType.Float64).mean().item<double>();
-        return (loss, accuracy);
+        return ViewTensors.Score(logits(), labels);
     }
 
     /// <summary>The modules a job trains: the graph above the boundary (null for a head on the frozen base) and the head.</summary>

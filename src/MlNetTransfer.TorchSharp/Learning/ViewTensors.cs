@@ -61,9 +61,12 @@ internal static class ViewTensors
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         var logits = cat(PlainBatches(set).Select(x => head.forward(suffix is null ? x.reshape(x.shape[0], -1) : suffix.forward(x))).ToList(), 0);
-        var y = tensor(labels);
-        return (nn.functional.cross_entropy(logits, y).item<float>(), logits.argmax(1).eq(y).to_type(ScalarType.Float64).mean().item<double>());
+        return Score(logits, tensor(labels));
     }
+
+    /// <summary>Cross-entropy loss and accuracy of logits against integer labels.</summary>
+    public static (double Loss, double Accuracy) Score(Tensor logits, Tensor labels) =>
+        (nn.functional.cross_entropy(logits, labels).item<float>(), logits.argmax(1).eq(labels).to_type(ScalarType.Float64).mean().item<double>());
 
     /// <summary>Softmax of the current weights on the plain view of each image.</summary>
     public static float[][] Probabilities(nn.Module<Tensor, Tensor>? suffix, ClassifierHead head, ViewSet set)

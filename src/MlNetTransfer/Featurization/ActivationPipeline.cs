@@ -49,7 +49,7 @@ internal sealed class ActivationPipeline : IDisposable
             _largePixels = new Lazy<ImagePixelsMaker>(() => new ImagePixelsMaker(new MLContext(1), spec with { Width = _side, Height = _side }),
                 LazyThreadSafetyMode.ExecutionAndPublication);
             Shape = RunBatch(new float[_pixels.Length], 1, out _);
-            Store = _options.UseCache ? new ActivationStore(_options.CacheRoot ?? IO.ToolPaths.CacheRoot, prefix.Key, Shape) : null;
+            Store = _options.UseCache ? new ActivationStore(_options.CacheFolder, prefix.Key, Shape) : null;
             _decoders = new DecodeWorkers(Math.Max(1, _options.DecodeThreads ?? Environment.ProcessorCount), _options.LowPriorityDecode);
         }
         catch

@@ -21,6 +21,7 @@ internal sealed record FeatureShard
 {
     private static readonly byte[] Magic = "MLNTSHRD"u8.ToArray();
     private const int FormatVersion = 2;
+    private const string NotAShard = "not a feature shard (made by ImageClassifierTrainer.FeaturizeShard, the console's featurize)";
 
     public required string CutKey { get; init; }
     public required string ConvBase { get; init; }
@@ -128,7 +129,7 @@ internal sealed record FeatureShard
                 Verify(path);
             using var reader = new BinaryReader(File.OpenRead(path), Encoding.UTF8);
             if (!reader.ReadBytes(Magic.Length).AsSpan().SequenceEqual(Magic))
-                throw new InvalidDataException("not a feature shard (made by ImageClassifierTrainer.FeaturizeShard, the console's featurize)");
+                throw new InvalidDataException(NotAShard);
             int version = reader.ReadInt32();
             if (version != FormatVersion)
                 throw new InvalidDataException($"shard format {version} (made by an older version), this tool reads {FormatVersion}: featurize it again");
@@ -171,9 +172,9 @@ internal sealed record FeatureShard
     {
         using var stream = File.OpenRead(path);
         if (stream.Length < Magic.Length + sizeof(ulong))
-            throw new InvalidDataException(stream.Length >= Magic.Length && HasMagic(stream) ? "the file ends inside its records" : "not a feature shard (made by ImageClassifierTrainer.FeaturizeShard, the console's featurize)");
+            throw new InvalidDataException(stream.Length >= Magic.Length && HasMagic(stream) ? "the file ends inside its records" : NotAShard);
         if (!HasMagic(stream))
-            throw new InvalidDataException("not a feature shard (made by ImageClassifierTrainer.FeaturizeShard, the console's featurize)");
+            throw new InvalidDataException(NotAShard);
         stream.Position = 0;
         var hash = new XxHash3();
         var buffer = new byte[1 << 20];

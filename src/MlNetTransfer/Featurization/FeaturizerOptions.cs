@@ -27,6 +27,9 @@ public sealed record FeaturizerOptions
     /// <summary>Root of the cache; null = <c>MLNETTRANSFER_CACHE</c>, else the user's local application data folder.</summary>
     public string? CacheRoot { get; init; }
 
+    /// <summary>The cache root in use: <see cref="CacheRoot"/>, else the tool's default.</summary>
+    internal string CacheFolder => CacheRoot ?? IO.ToolPaths.CacheRoot;
+
     /// <summary>Most bytes of views the cache keeps; the least recently used go first. Default 8 GiB.</summary>
     public long CacheLimitBytes { get; init; } = 8L << 30;
 

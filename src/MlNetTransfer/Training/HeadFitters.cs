@@ -134,7 +134,7 @@ internal sealed class TorchHeadFitter(TrainingRun run, ITorchSharpBackend backen
             var w = Model.Head;
             var hidden = w.HiddenWeights is null ? ((float[], float[])?)null : (w.HiddenWeights, w.HiddenBiases!);
             var tuned = TunedGraphWriter.Write(run.Source.Composed, Model.TunedInitializers, hidden);
-            var folder = Path.Combine(run.Options.Featurizer.CacheRoot ?? IO.ToolPaths.CacheRoot, "tuned");
+            var folder = Path.Combine(run.Options.Featurizer.CacheFolder, "tuned");
             IO.TempFiles.RemoveStale(folder);
             var path = IO.TempFiles.NewPath(folder, ".onnx");
             OnnxGraph.Save(tuned, path);

@@ -123,7 +123,7 @@ internal sealed class TrainingRun : IDisposable
     public void PruneCache()
     {
         if (Options.Featurizer.UseCache)
-            ActivationStore.Prune(Options.Featurizer.CacheRoot ?? IO.ToolPaths.CacheRoot, Options.Featurizer.CacheLimitBytes);
+            ActivationStore.Prune(Options.Featurizer.CacheFolder, Options.Featurizer.CacheLimitBytes);
     }
 
     /// <summary>A TorchSharp job on these views; <paramref name="checkpointName"/> (null: none) names its checkpoint file among the run's.</summary>
@@ -151,7 +151,7 @@ internal sealed class TrainingRun : IDisposable
         if (checkpointName is null)
             return job;
         var fingerprint = Fingerprint(job);
-        var folder = Options.CheckpointFolder ?? Path.Combine(Options.Featurizer.CacheRoot ?? IO.ToolPaths.CacheRoot, "checkpoints");
+        var folder = Options.CheckpointFolder ?? Path.Combine(Options.Featurizer.CacheFolder, "checkpoints");
         var path = Path.Combine(folder, $"{checkpointName}-{fingerprint[..24]}.ckpt");
         Checkpointing.RemoveOld(folder, path);
         _checkpoints.Add(path);
