@@ -80,7 +80,7 @@ internal static class ErrorReporter
             FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException => (e.Message, 1),
             _ => ($"{e.GetType().Name}: {e.Message}", 1),
         };
-        Console.Error.WriteLine($"error: {message}");
+        Console.Error.WriteLine($"error: {MlNetTransfer.IO.PrintableText.Escape(message)}");
         if (verbose)
             Console.Error.WriteLine(exception);
         return code;

@@ -12,11 +12,14 @@ public static class ConsumptionSample
         var name = string.Concat(Path.GetFileNameWithoutExtension(modelPath).Select((c, i) => char.IsLetterOrDigit(c) ? (i == 0 ? char.ToUpperInvariant(c) : c) : '_'));
         if (name.Length == 0 || char.IsDigit(name[0])) name = "Model" + name;
         var path = Path.ChangeExtension(Path.GetFullPath(modelPath), ".consumption.cs");
+        // Names from the data reach the code only as escaped string literals, and comments only escaped: a class folder
+        // named "x\n#error" must stay a string.
+        var shownFile = IO.PrintableText.Escape(file);
+        var classList = string.Join(", ", classes.Select(Literal));
         var text = $$"""
-            // How to use {{file}} in your app (written by mlnet-transfer train).
+            // How to use {{shownFile}} in your app (written by mlnet-transfer train).
             // Packages: Microsoft.ML 5.0.1, Microsoft.ML.ImageAnalytics 5.0.1, Microsoft.ML.OnnxTransformer 5.0.1,
-            // Microsoft.ML.OnnxRuntime 1.31.1. Nothing of MlNetTransfer is needed. Copy {{file}} next to your app.
-            // Classes, in the order of Score: {{string.Join(", ", classes)}}
+            // Microsoft.ML.OnnxRuntime 1.31.1. Nothing of MlNetTransfer is needed. Copy {{shownFile}} next to your app.
             using System.Collections.Concurrent;
             using Microsoft.ML;
             using Microsoft.ML.Data;
@@ -38,7 +41,10 @@ public static class ConsumptionSample
             /// <summary>One thread: a single PredictionEngine (it is not thread-safe).</summary>
             public static class {{name}}
             {
-                public const string ModelPath = "{{file}}";
+                public const string ModelPath = {{Literal(file)}};
+
+                /// <summary>The classes the model was trained on, in the order of Score (the model's own slot names are <see cref="Classes"/>).</summary>
+                public static readonly string[] TrainedClasses = [{{classList}}];
 
                 private static readonly Lazy<(MLContext Ml, ITransformer Model, PredictionEngine<{{name}}Input, {{name}}Output> Engine)> Loaded = new(() =>
                 {
@@ -93,5 +99,21 @@ public static class ConsumptionSample
             """;
         IO.AtomicFile.WriteAllText(path, text);
         return path;
+    }
+
+    /// <summary>A C# regular string literal of <paramref name="value"/>: quotes and backslashes escaped, and every character outside printable ASCII written as <c>\uXXXX</c> (so nothing can end a line, hide text, or be mangled by an encoding).</summary>
+    internal static string Literal(string value)
+    {
+        var sb = new System.Text.StringBuilder(value.Length + 2).Append('"');
+        foreach (char c in value)
+        {
+            if (c is '"' or '\\')
+                sb.Append('\\').Append(c);
+            else if (c < 0x20 || c > 0x7e)
+                sb.Append("\\u").Append(((int)c).ToString("x4", System.Globalization.CultureInfo.InvariantCulture));
+            else
+                sb.Append(c);
+        }
+        return sb.Append('"').ToString();
     }
 }

@@ -55,7 +55,7 @@ public static class TrainingReportWriter
     private static string Html(string modelPath, ModelMetadata m, IReadOnlyList<ClassificationReport> reports, IReadOnlyList<SkippedFile> skipped,
         IReadOnlyList<(string Title, string DataUri)> plots)
     {
-        static string E(string s) => WebUtility.HtmlEncode(s);
+        static string E(string s) => WebUtility.HtmlEncode(IO.PrintableText.Escape(s));
         static string F(double v) => double.IsNaN(v) ? "-" : v.ToString("F4", CultureInfo.InvariantCulture);
         var sb = new StringBuilder();
         sb.Append("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>").Append(E(Path.GetFileName(modelPath))).Append(" - training report</title><style>")

@@ -30,7 +30,10 @@ internal sealed class TorchSharpTrainingBackend : ITorchSharpBackend
             var recipe = job.Recipe;
             var history = new List<EpochRecord>();
             var checkpoint = job.CheckpointPath is null ? null : new TrainingCheckpoint(job.CheckpointPath);
-            var state = job.Resume ? checkpoint?.ReadState(job.Fingerprint) : null;
+            bool damaged = job.Resume && checkpoint is { Exists: true, IsWhole: false };
+            if (damaged)
+                progress.Note($"the checkpoint {checkpoint!.Path} is damaged (its checksum does not match its content): not resumed from; starting from the beginning", warning: true);
+            var state = job.Resume && !damaged ? checkpoint?.ReadState(job.Fingerprint) : null;
             byte[] optimizerState = [];
             if (state is not null)
             {
@@ -39,7 +42,7 @@ internal sealed class TorchSharpTrainingBackend : ITorchSharpBackend
                 history.AddRange(state.History);
                 progress.Note($"resuming from {checkpoint.Path}: {state.Phase} epoch {state.Epoch} done");
             }
-            else if (job.Resume)
+            else if (job.Resume && !damaged)
             {
                 progress.Note("no checkpoint to resume from: starting from the beginning");
             }

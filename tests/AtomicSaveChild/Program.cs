@@ -4,10 +4,10 @@ using Microsoft.ML;
 using MlNetTransfer.Inference;
 
 var ml = new MLContext(1);
-var metadata = ModelArchive.ReadMetadata(args[0]) ?? throw new InvalidOperationException("not a model of this tool");
-var model = ModelArchive.Load(ml, args[0], out var schema);
+using var package = ModelArchive.Open(args[0], ml);
+var metadata = package.RequireMetadata("it cannot be saved again");
 for (int n = 1; ; n++)
 {
-    ModelArchive.Save(ml, model, schema, metadata with { CreatedUtc = DateTimeOffset.UtcNow }, args[1]);
+    ModelArchive.Save(ml, package.Model, package.InputSchema, metadata with { CreatedUtc = DateTimeOffset.UtcNow }, args[1]);
     Console.WriteLine($"saved {n}");
 }

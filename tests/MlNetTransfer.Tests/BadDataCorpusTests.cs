@@ -90,10 +90,8 @@ public class BadDataCorpusTests
 
     private static (float[][] Weights, float[] Biases) HeadOf(string zip)
     {
-        var ml = new Microsoft.ML.MLContext(1);
-        var model = ModelArchive.Load(ml, zip, out _);
-        try { return MaxEntHead.Read(model)!.Value; }
-        finally { (model as IDisposable)?.Dispose(); }
+        using var package = ModelArchive.Open(zip, new Microsoft.ML.MLContext(1));
+        return MaxEntHead.Read(package.Model)!.Value;
     }
 
     private static List<float> Probabilities(string metricsJson) =>

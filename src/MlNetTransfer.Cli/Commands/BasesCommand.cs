@@ -17,7 +17,7 @@ public sealed class BasesCommand : Command<GlobalSettings>
             var p = ConvBaseRegistry.Get(name);
             var blocks = p.Blocks.Count > 0 ? string.Join(", ", p.Blocks.Select(b => b.Name)) : p.BlocksEndAtMaxPools ? "block1..block5 (one per MaxPool)" : "-";
             var file = p.ModelFile is null ? "yours: --base-model (see onnx/README.md)" : File.Exists(p.ModelFile) ? p.ModelFile : $"missing: {p.ModelFile}";
-            table.AddRow($"[bold]{Markup.Escape(p.Name)}[/]\n{Markup.Escape(p.Description)}", Markup.Escape(p.Preprocessing.Describe()), Markup.Escape(blocks), Markup.Escape(file));
+            table.AddRow($"[bold]{SafeMarkup.Escape(p.Name)}[/]\n{SafeMarkup.Escape(p.Description)}", SafeMarkup.Escape(p.Preprocessing.Describe()), SafeMarkup.Escape(blocks), SafeMarkup.Escape(file));
         }
         console.Write(table);
         return 0;

@@ -28,9 +28,9 @@ public sealed class ExportCommand : Command<ExportSettings>
         var exported = ClassifierExporter.Export(settings.Model, output);
         var shapes = FormattableString.Invariant(
             $" ({exported.Bytes / 1048576.0:F1} MiB): input {FeaturizerGraphBuilder.PixelsTensor} [batch,3,{exported.Height},{exported.Width}] RGB 0..255, output {ClassifierExporter.ProbabilitiesTensor} [batch,{exported.Classes.Count}]");
-        console.MarkupLine($"Exported [bold]{Markup.Escape(exported.Path)}[/]{Markup.Escape(shapes)}");
+        console.MarkupLine($"Exported [bold]{SafeMarkup.Escape(exported.Path)}[/]{SafeMarkup.Escape(shapes)}");
         if (!settings.Quiet)
-            console.MarkupLine($"Classes, in output order: {Markup.Escape(string.Join(", ", exported.Classes))}. The model's metadata says how to resize.");
+            console.MarkupLine($"Classes, in output order: {SafeMarkup.Escape(string.Join(", ", exported.Classes))}. The model's metadata says how to resize.");
         return 0;
     }
 }

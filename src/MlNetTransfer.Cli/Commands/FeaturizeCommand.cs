@@ -45,8 +45,8 @@ public sealed class FeaturizeCommand : Command<FeaturizeSettings>
         var (written, skipped) = progress.Run(() => new ImageClassifierTrainer(options).FeaturizeShard(settings.Data, index, count, output, progress, cancellationToken));
         if (skipped.Count > 0 && !settings.Quiet)
             ReportRenderer.Skipped(console, skipped, settings.Verbose);
-        console.MarkupLine($"Wrote [bold]{Markup.Escape(Path.GetFullPath(output))}[/]: shard {index + 1}/{count}, {written} images, base {Markup.Escape(options.ConvBase.Name)}; {skipped.Count} skipped.");
-        console.MarkupLine($"Merge: mlnet-transfer train {Markup.Escape(settings.Data)} --features <each shard file> (with the same --base, --mode, --unfreeze, --head and --augment)");
+        console.MarkupLine($"Wrote [bold]{SafeMarkup.Escape(Path.GetFullPath(output))}[/]: shard {index + 1}/{count}, {written} images, base {SafeMarkup.Escape(options.ConvBase.Name)}; {skipped.Count} skipped.");
+        console.MarkupLine($"Merge: mlnet-transfer train {SafeMarkup.Escape(settings.Data)} --features <each shard file> (with the same --base, --mode, --unfreeze, --head and --augment)");
         return 0;
     }
 }

@@ -19,21 +19,22 @@ public sealed class InfoSettings : GlobalSettings
     public bool Json { get; init; }
 }
 
-/// <summary><c>info</c>: what a model zip is, from its metadata, without loading the network.</summary>
+/// <summary><c>info</c>: what a model zip is, from its metadata, checked as every command checks a model.</summary>
 public sealed class InfoCommand : Command<InfoSettings>
 {
     public override int Execute(CommandContext context, InfoSettings settings, CancellationToken cancellationToken)
     {
         var console = ConsoleFactory.Create(settings);
-        var metadata = ModelArchive.ReadMetadata(settings.Model);
+        // Through the path every command takes (structure, ML.NET load, classes against the metadata): what info shows is
+        // what predict would use.
+        using var package = ModelArchive.Open(settings.Model);
+        var metadata = package.Metadata;
         if (metadata is null)
         {
-            // A plain ML.NET zip: say what can be said by loading it.
-            using var classifier = ImageClassifier.Load(settings.Model);
             if (settings.Json)
-                Console.Out.WriteLine(JsonSerializer.Serialize(new { model = settings.Model, classes = classifier.Classes, madeBy = "not MlNetTransfer" }));
+                Console.Out.WriteLine(JsonSerializer.Serialize(new { model = settings.Model, classes = package.Classes, madeBy = "not MlNetTransfer" }));
             else
-                console.MarkupLine($"{Markup.Escape(settings.Model)}: an ML.NET image classifier not made by MlNetTransfer; classes: {Markup.Escape(string.Join(", ", classifier.Classes))}");
+                console.MarkupLine($"{SafeMarkup.Escape(settings.Model)}: an ML.NET image classifier not made by MlNetTransfer; classes: {SafeMarkup.Escape(string.Join(", ", package.Classes))}");
             return 0;
         }
         if (settings.Json)
@@ -44,7 +45,7 @@ public sealed class InfoCommand : Command<InfoSettings>
 
         string F(double v) => v.ToString("F4", CultureInfo.InvariantCulture);
         var grid = new Grid().AddColumn(new GridColumn().NoWrap()).AddColumn();
-        void Row(string name, string value) => grid.AddRow($"[bold]{name}[/]", Markup.Escape(value));
+        void Row(string name, string value) => grid.AddRow($"[bold]{name}[/]", SafeMarkup.Escape(value));
         Row("model", Path.GetFullPath(settings.Model));
         Row("created", metadata.CreatedUtc.ToString("u", CultureInfo.InvariantCulture) + " by " + metadata.Tool);
         Row("mode", metadata.Mode);

@@ -72,8 +72,8 @@ public sealed class LrFindCommand : Command<LrFindSettings>
             $"Suggested learning rate: [bold]{sweep.Suggested:0.0e0}[/] (fastai's valley: well inside the stretch where the smoothed loss falls); the loss was lowest at {sweep.MinimumLossRate:0.0e0}{(sweep.Diverged ? $", and diverged by {sweep.Points[^1].LearningRate:0.0e0}" : "")}."));
         // The range test ran the head it says; without --head that is the softmax one (train's default there would be lbfgs).
         var head = settings.Head is { } given ? $" --head {given}" : options.Mode == TrainingMode.FeatureExtraction ? " --head torch-softmax" : "";
-        console.MarkupLine($"Use it with: train {Markup.Escape(settings.Data)} --mode {settings.Mode}{Markup.Escape(head)} --lr {sweep.Suggested.ToString("0.0e0", CultureInfo.InvariantCulture)}");
-        console.MarkupLine($"Plot: {Markup.Escape(Path.GetFullPath(settings.Plot))}");
+        console.MarkupLine($"Use it with: train {SafeMarkup.Escape(settings.Data)} --mode {settings.Mode}{SafeMarkup.Escape(head)} --lr {sweep.Suggested.ToString("0.0e0", CultureInfo.InvariantCulture)}");
+        console.MarkupLine($"Plot: {SafeMarkup.Escape(Path.GetFullPath(settings.Plot))}");
         return 0;
     }
 }

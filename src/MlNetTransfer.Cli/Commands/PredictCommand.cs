@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using MlNetTransfer.Cli.Rendering;
+using MlNetTransfer.Data;
 using MlNetTransfer.Inference;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -45,6 +46,8 @@ public sealed class PredictCommand : Command<PredictSettings>
     {
         var console = ConsoleFactory.Create(settings);
         var (images, skipped) = ImageInputs.Expand(settings.Images);
+        if (images.Count == 0 && skipped.Count == 0)
+            throw new DatasetException($"{Path.GetFullPath(settings.Images)}: no images found (supported: {string.Join(", ", ImageFileCheck.Extensions)}).");
         using var classifier = ImageClassifier.Load(settings.Model, validation: settings.Validation);
         var results = new List<(string Path, ImagePrediction? Prediction, string? Error)>();
         foreach (var s in skipped)
@@ -83,8 +86,6 @@ public sealed class PredictCommand : Command<PredictSettings>
 
     private static int Fail(IAnsiConsole console, List<(string Path, ImagePrediction? Prediction, string? Error)> results)
     {
-        if (results.Count == 0)
-            throw new InvalidOperationException("no images found to predict");
         throw new ImageReadException(results[0].Path, results[0].Error!);
     }
 
@@ -94,18 +95,18 @@ public sealed class PredictCommand : Command<PredictSettings>
         foreach (var (path, prediction, error) in results)
         {
             if (prediction is null)
-                table.AddRow(Markup.Escape(path), "[red]skipped[/]", "", Markup.Escape(error ?? ""));
+                table.AddRow(SafeMarkup.Escape(path), "[red]skipped[/]", "", SafeMarkup.Escape(error ?? ""));
             else
-                table.AddRow(Markup.Escape(path), $"[bold]{Markup.Escape(prediction.Label)}[/]",
+                table.AddRow(SafeMarkup.Escape(path), $"[bold]{SafeMarkup.Escape(prediction.Label)}[/]",
                     prediction.Probability.ToString("F4", CultureInfo.InvariantCulture),
-                    Markup.Escape(string.Join("  ", prediction.Top(top).Select(s => string.Create(CultureInfo.InvariantCulture, $"{s.Label} {s.Score:F4}")))));
+                    SafeMarkup.Escape(string.Join("  ", prediction.Top(top).Select(s => string.Create(CultureInfo.InvariantCulture, $"{s.Label} {s.Score:F4}")))));
         }
         console.Write(table);
     }
 
     private static void WriteCsv(List<(string Path, ImagePrediction? Prediction, string? Error)> results, int top)
     {
-        static string Q(string s) => s.IndexOfAny([',', '"', '\n']) >= 0 ? "\"" + s.Replace("\"", "\"\"") + "\"" : s;
+        static string Q(string raw) { var s = MlNetTransfer.IO.PrintableText.Escape(raw); return s.IndexOfAny([',', '"', '\n']) >= 0 ? "\"" + s.Replace("\"", "\"\"") + "\"" : s; }
         var header = new StringBuilder("path,label,probability");
         for (int i = 1; i <= top; i++) header.Append(CultureInfo.InvariantCulture, $",top{i}_label,top{i}_score");
         header.Append(",error");

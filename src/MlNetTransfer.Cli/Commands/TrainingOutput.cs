@@ -26,7 +26,7 @@ internal static class TrainingOutput
         var headline = trained.Reports.FirstOrDefault();
         var accuracy = headline is null ? "" : FormattableString.Invariant($"; {headline.Split} accuracy {headline.MicroAccuracy:F4}");
         console.MarkupLine(FormattableString.Invariant(
-            $"Saved [bold]{Markup.Escape(Path.GetFullPath(settings.Out))}[/] ({m.Mode}, {HeadWord(m.Head.Kind)} head, {trained.Classes.Count} classes, base {Markup.Escape(m.ConvBase.Name)}){Markup.Escape(accuracy)}"));
+            $"Saved [bold]{SafeMarkup.Escape(Path.GetFullPath(settings.Out))}[/] ({m.Mode}, {HeadWord(m.Head.Kind)} head, {trained.Classes.Count} classes, base {SafeMarkup.Escape(m.ConvBase.Name)}){SafeMarkup.Escape(accuracy)}"));
         var t = m.Training;
         console.MarkupLine(t.Refit
             ? $"Images in the model: {t.ImagesInModel}, every labelled training image ({t.HeldOut} were held out first to choose; figures on them are from before the refit)"
@@ -34,10 +34,10 @@ internal static class TrainingOutput
                 ? $"Images in the model: {t.ImagesInModel} ({t.HeldOut} training images held out to choose, not trained on)"
                 : $"Images in the model: {t.ImagesInModel}");
         if (m.FineTune is { StoppedByUser: true })
-            console.MarkupLine($"[yellow]Training was stopped by the user; {Markup.Escape(Path.GetFullPath(settings.Out))} holds the best epoch so far ({Markup.Escape(m.FineTune.BestEpoch ?? "-")}).[/]");
-        console.MarkupLine($"Metrics: {Markup.Escape(metricsPath)}");
-        console.MarkupLine($"Report: {Markup.Escape(reportPath)}");
-        console.MarkupLine($"How to use it in an app: {Markup.Escape(samplePath)}");
+            console.MarkupLine($"[yellow]Training was stopped by the user; {SafeMarkup.Escape(Path.GetFullPath(settings.Out))} holds the best epoch so far ({SafeMarkup.Escape(m.FineTune.BestEpoch ?? "-")}).[/]");
+        console.MarkupLine($"Metrics: {SafeMarkup.Escape(metricsPath)}");
+        console.MarkupLine($"Report: {SafeMarkup.Escape(reportPath)}");
+        console.MarkupLine($"How to use it in an app: {SafeMarkup.Escape(samplePath)}");
         return 0;
     }
 

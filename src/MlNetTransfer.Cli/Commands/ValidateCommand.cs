@@ -47,7 +47,7 @@ public sealed class ValidateCommand : Command<ValidateSettings>
         var bad = verdicts.Where(v => !v.Ok).ToList();
         if (settings.Verbose)
             foreach (var v in verdicts.Where(v => v.Ok))
-                console.MarkupLine($"  [green]ok[/] {Markup.Escape(v.Path)}: {Markup.Escape(v.Note)}");
+                console.MarkupLine($"  [green]ok[/] {SafeMarkup.Escape(v.Path)}: {SafeMarkup.Escape(v.Note)}");
         ReportRenderer.Skipped(console, bad.Select(b => new SkippedFile(b.Path, b.Note)).ToList(), verbose: true);
         console.MarkupLine($"{verdicts.Count - bad.Count} of {verdicts.Count} file(s) are usable images; {bad.Count} would be skipped.");
         return 0;

@@ -47,15 +47,15 @@ public sealed class ConsoleProgress(IAnsiConsole console, bool quiet) : IProgres
             case ProgressNote note:
                 var text = Commands.OptionFlags.Translate(note.Text);
                 if (note.IsWarning || !quiet)
-                    console.MarkupLine(note.IsWarning ? $"[yellow]warning:[/] {Markup.Escape(text)}" : $"[grey]{Markup.Escape(text)}[/]");
+                    console.MarkupLine(note.IsWarning ? $"[yellow]warning:[/] {SafeMarkup.Escape(text)}" : $"[grey]{SafeMarkup.Escape(text)}[/]");
                 break;
             case FeaturesCached cached when !quiet:
                 if (cached.Damaged > 0)
-                    console.MarkupLine($"[yellow]warning:[/] {Markup.Escape(cached.Stage)}: {cached.Damaged} damaged cache entries (checksum) were computed again");
+                    console.MarkupLine($"[yellow]warning:[/] {SafeMarkup.Escape(cached.Stage)}: {cached.Damaged} damaged cache entries (checksum) were computed again");
                 var speed = cached.ViewsComputed > 0 && cached.Elapsed.TotalSeconds > 0
                     ? string.Create(CultureInfo.InvariantCulture, $" in {cached.Elapsed.TotalSeconds:F1} s ({cached.ViewsComputed / cached.Elapsed.TotalSeconds:F1} views/s)")
                     : "";
-                console.MarkupLine($"[grey]  {Markup.Escape(cached.Stage)}: {cached.FromCache} from the cache, {cached.Computed} through the conv base ({cached.ViewsComputed} views){speed}[/]");
+                console.MarkupLine($"[grey]  {SafeMarkup.Escape(cached.Stage)}: {cached.FromCache} from the cache, {cached.Computed} through the conv base ({cached.ViewsComputed} views){speed}[/]");
                 break;
             case EpochFinished epoch when !quiet:
                 if (_epochHeaderFor != epoch.Phase)
@@ -66,18 +66,18 @@ public sealed class ConsoleProgress(IAnsiConsole console, bool quiet) : IProgres
                 // A refit on all the data has no validation split: its columns show "-".
                 string Val(double v, int width) => double.IsNaN(v) ? "-".PadLeft(width) : v.ToString("F4", CultureInfo.InvariantCulture).PadLeft(width);
                 console.MarkupLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{Markup.Escape(epoch.Phase),-10} {$"{epoch.Epoch}/{epoch.Epochs}",7} {epoch.TrainLoss,11:F4} {epoch.TrainAccuracy,9:F4} {Val(epoch.ValidationLoss, 10)} {Val(epoch.ValidationAccuracy, 8)} {epoch.LearningRate,9:0.0e+00} {epoch.Elapsed.TotalSeconds,6:F1}s{(epoch.IsBest ? " [green]best[/]" : "")}"));
+                    $"{SafeMarkup.Escape(epoch.Phase),-10} {$"{epoch.Epoch}/{epoch.Epochs}",7} {epoch.TrainLoss,11:F4} {epoch.TrainAccuracy,9:F4} {Val(epoch.ValidationLoss, 10)} {Val(epoch.ValidationAccuracy, 8)} {epoch.LearningRate,9:0.0e+00} {epoch.Elapsed.TotalSeconds,6:F1}s{(epoch.IsBest ? " [green]best[/]" : "")}"));
                 break;
             case StageStarted started when !quiet:
                 if (_context is { } context)
                 {
-                    var task = context.AddTask(Markup.Escape(started.Description), maxValue: Math.Max(1, started.Total));
+                    var task = context.AddTask(SafeMarkup.Escape(started.Description), maxValue: Math.Max(1, started.Total));
                     if (started.Total == 0) task.IsIndeterminate = true;
                     _tasks[started.Stage] = task;
                 }
                 else
                 {
-                    console.MarkupLine($"{Markup.Escape(started.Description)}...");
+                    console.MarkupLine($"{SafeMarkup.Escape(started.Description)}...");
                 }
                 break;
             case StageAdvanced advanced when !quiet:
@@ -97,7 +97,7 @@ public sealed class ConsoleProgress(IAnsiConsole console, bool quiet) : IProgres
                         ? string.Create(CultureInfo.InvariantCulture, $", {finished.Done / finished.Elapsed.TotalSeconds:F1}/s")
                         : "";
                     console.MarkupLine(string.Create(CultureInfo.InvariantCulture,
-                        $"  {Markup.Escape(finished.Stage)}: done{(finished.Done > 0 ? $", {finished.Done} items" : "")} in {finished.Elapsed.TotalSeconds:F1} s{rate}"));
+                        $"  {SafeMarkup.Escape(finished.Stage)}: done{(finished.Done > 0 ? $", {finished.Done} items" : "")} in {finished.Elapsed.TotalSeconds:F1} s{rate}"));
                 }
                 break;
         }

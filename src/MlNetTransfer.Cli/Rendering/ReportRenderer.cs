@@ -14,13 +14,13 @@ public static class ReportRenderer
     public static void Dataset(IAnsiConsole console, ImageDataset dataset, bool verbose)
     {
         var splits = new[] { DatasetSplit.Train, DatasetSplit.Validation, DatasetSplit.Test }.Where(s => dataset.Get(s).Count > 0).ToList();
-        console.MarkupLine($"[bold]Data[/]: {Markup.Escape(dataset.Source)} ({Markup.Escape(dataset.SplitOrigin)}), {dataset.Classes.Count} classes");
+        console.MarkupLine($"[bold]Data[/]: {SafeMarkup.Escape(dataset.Source)} ({SafeMarkup.Escape(dataset.SplitOrigin)}), {dataset.Classes.Count} classes");
         var table = new Table().AddColumn("class");
         foreach (var s in splits)
             table.AddColumn(new TableColumn(s.ToString().ToLowerInvariant()).RightAligned());
         var counts = splits.ToDictionary(s => s, dataset.Counts);
         foreach (var c in dataset.Classes)
-            table.AddRow(new[] { Markup.Escape(c) }.Concat(splits.Select(s => counts[s][c].ToString(CultureInfo.InvariantCulture))).ToArray());
+            table.AddRow(new[] { SafeMarkup.Escape(c) }.Concat(splits.Select(s => counts[s][c].ToString(CultureInfo.InvariantCulture))).ToArray());
         table.AddRow(new[] { "[bold]total[/]" }.Concat(splits.Select(s => $"[bold]{dataset.Get(s).Count}[/]")).ToArray());
         console.Write(table);
         Skipped(console, dataset.Skipped, verbose);
@@ -33,7 +33,7 @@ public static class ReportRenderer
         console.MarkupLine($"[yellow]Skipped {skipped.Count} file(s):[/]");
         int shown = verbose ? skipped.Count : Math.Min(skipped.Count, 20);
         foreach (var s in skipped.Take(shown))
-            console.MarkupLine($"  [yellow]-[/] {Markup.Escape(s.Path)}: {Markup.Escape(Commands.OptionFlags.Translate(s.Reason))}");
+            console.MarkupLine($"  [yellow]-[/] {SafeMarkup.Escape(s.Path)}: {SafeMarkup.Escape(Commands.OptionFlags.Translate(s.Reason))}");
         if (shown < skipped.Count)
             console.MarkupLine($"  ... and {skipped.Count - shown} more (--verbose lists all; the metrics JSON has every one)");
     }
@@ -74,7 +74,7 @@ public static class ReportRenderer
             .AddColumn(new TableColumn("precision").RightAligned()).AddColumn(new TableColumn("recall").RightAligned())
             .AddColumn(new TableColumn("F1").RightAligned()).AddColumn(new TableColumn("support").RightAligned());
         foreach (var c in report.PerClass)
-            table.AddRow(Markup.Escape(c.Class), F(c.Precision), F(c.Recall), F(c.F1), c.Support.ToString(CultureInfo.InvariantCulture));
+            table.AddRow(SafeMarkup.Escape(c.Class), F(c.Precision), F(c.Recall), F(c.F1), c.Support.ToString(CultureInfo.InvariantCulture));
         console.Write(table);
     }
 
@@ -82,10 +82,10 @@ public static class ReportRenderer
     {
         var table = new Table().Title($"[bold]Confusion matrix[/] ({report.Split}; rows = actual, columns = predicted)").AddColumn("actual \\ predicted");
         foreach (var c in report.Classes)
-            table.AddColumn(new TableColumn(Markup.Escape(c)).RightAligned());
+            table.AddColumn(new TableColumn(SafeMarkup.Escape(c)).RightAligned());
         for (int a = 0; a < report.Classes.Count; a++)
         {
-            var cells = new List<string> { Markup.Escape(report.Classes[a]) };
+            var cells = new List<string> { SafeMarkup.Escape(report.Classes[a]) };
             for (int p = 0; p < report.Classes.Count; p++)
             {
                 int n = report.ConfusionMatrix[a][p];

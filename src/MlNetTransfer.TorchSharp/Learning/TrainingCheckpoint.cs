@@ -27,7 +27,7 @@ internal sealed record CheckpointState
 
 /// <summary>
 /// One file per run, rewritten atomically after every epoch: the state, the current weights, the optimizer's state and
-/// the best epoch's weights. A run killed at any point resumes from the last whole epoch (<c>train --resume</c>) and,
+/// the best epoch's weights, then a checksum of all of it (a damaged checkpoint is never resumed from). A run killed at any point resumes from the last whole epoch (<c>train --resume</c>) and,
 /// with the same seed and threads, ends with the weights an uninterrupted run would have.
 /// </summary>
 internal sealed class TrainingCheckpoint(string path)
@@ -57,8 +57,13 @@ internal sealed class TrainingCheckpoint(string path)
             writer.Write(optimizerState.ToArray());
             WriteTensors(writer, bestSuffix);
             WriteTensors(writer, bestHead);
+            writer.Flush();
+            ChecksumTrailer.Append(stream);
         });
     }
+
+    /// <summary>The file is whole: its checksum matches its content (checked before a resume reads anything of it).</summary>
+    internal bool IsWhole => ChecksumTrailer.Matches(Path);
 
     /// <summary>The saved state, or null if there is none; a checkpoint of another run is a clear error.</summary>
     internal CheckpointState? ReadState(string fingerprint)

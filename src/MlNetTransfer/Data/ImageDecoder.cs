@@ -26,30 +26,12 @@ internal sealed record DecodedImage(MLImage? Image, ImageHeader? Header, string?
 internal static class ImageDecoder
 {
     /// <summary>Reads the header only, or returns why the file is not a usable image.</summary>
-    public static (ImageHeader? Header, string? Rejection) ReadHeader(ReadOnlySpan<byte> bytes, ImageValidationOptions options)
+    public static (ImageHeader? Header, string? Rejection) ReadHeader(byte[] bytes, ImageValidationOptions options)
     {
-        if (bytes.Length == 0)
-            return (null, "empty file (0 bytes)");
-        // Only what the tool reads everywhere (and ML.NET's loader reads too): Skia would also decode GIF, WebP, ICO...
-        if (ImageFileCheck.Sniff(bytes) is null)
-            return (null, "not an image this tool reads (JPEG, PNG or BMP)");
-        using var data = SKData.CreateCopy(bytes);
-        // The codec takes ownership of the stream it is given.
-        using var codec = SKCodec.Create(new SKMemoryStream(data), out var result);
-        if (codec is null)
-            return (null, $"corrupt image header ({Describe(result)})");
-        var info = codec.Info;
-        var header = new ImageHeader(codec.EncodedFormat.ToString().ToLowerInvariant(), info.Width, info.Height, codec.EncodedOrigin);
-        if (header.Width <= 0 || header.Height <= 0)
-            return (header, "image header gives no size");
-        if (header.Pixels > options.MaxPixels)
-            return (header, FormattableString.Invariant($"too large: {header.Width}x{header.Height} = {header.Pixels / 1e6:0.#} megapixels, above the limit of {options.MaxPixels / 1e6:0.#} (ImageChecks.MaxPixels)"));
-        if (Math.Min(header.Width, header.Height) < options.MinSide)
-            return (header, $"too small: {header.Width}x{header.Height}, below {options.MinSide} pixels per side (ImageChecks.MinSide)");
-        double aspect = Math.Max(header.Width, header.Height) / (double)Math.Min(header.Width, header.Height);
-        if (aspect > options.MaxAspectRatio)
-            return (header, FormattableString.Invariant($"extreme aspect ratio {header.Width}x{header.Height} ({aspect:0.#}:1, limit {options.MaxAspectRatio:0.#}:1)"));
-        return (header, null);
+        if (Sniffed(bytes) is { } refused)
+            return (null, refused);
+        using var codec = CodecOver.Open(bytes);
+        return codec.Codec is null ? (null, $"corrupt image header ({Describe(codec.Result)})") : Check(codec.Codec, options);
     }
 
     /// <summary>Reads, checks and decodes a file. Never throws for bad content: the rejection says what is wrong.</summary>
@@ -59,15 +41,36 @@ internal static class ImageDecoder
         return bytes is null ? new DecodedImage(null, null, rejection, null) : Decode(bytes, options);
     }
 
-    /// <summary>A file's bytes, or why they cannot be had (unreadable, above the file-size limit).</summary>
+    /// <summary>
+    /// A file's bytes, read once (the one copy every later step shares), or why they cannot be had: not a regular file,
+    /// above the file-size limit, unreadable, or changed while read. Never reads more than the limit.
+    /// </summary>
     public static (byte[]? Bytes, string? Rejection) ReadFile(string path, ImageValidationOptions options)
     {
         try
         {
-            var length = new FileInfo(path).Length;
+            // A pipe or a device reports no length (and opening a pipe would wait for a writer): refused before opening.
+            var info = new FileInfo(path);
+            if (info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo target)
+                info = target;
+            var length = info.Length;
+            if (length == 0)
+                return (null, NotRegular);
             if (length > options.MaxFileBytes)
-                return (null, FormattableString.Invariant($"file too large ({length / 1048576.0:0.#} MB, limit {options.MaxFileBytes / 1048576.0:0.#} MB)"));
-            return (File.ReadAllBytes(path), null);
+                return (null, TooLarge(length, options));
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
+            if (!stream.CanSeek)
+                return (null, "not a regular file (a pipe or a device)");
+            length = stream.Length;
+            if (length == 0)
+                return (null, NotRegular);
+            if (length > options.MaxFileBytes)
+                return (null, TooLarge(length, options));
+            var bytes = new byte[length];
+            int read = stream.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false);
+            if (read != bytes.Length || stream.ReadByte() != -1)
+                return (null, "the file changed while it was read");
+            return (bytes, null);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -75,16 +78,23 @@ internal static class ImageDecoder
         }
     }
 
-    /// <summary>As <see cref="Decode(string, ImageValidationOptions)"/>, from bytes (the fuzz target).</summary>
+    private const string NotRegular = "empty file (0 bytes), or not a regular file (a pipe or a device)";
+
+    private static string TooLarge(long length, ImageValidationOptions options) =>
+        FormattableString.Invariant($"file too large ({length / 1048576.0:0.#} MB, limit {options.MaxFileBytes / 1048576.0:0.#} MB, ImageChecks.MaxFileBytes)");
+
+    /// <summary>As <see cref="Decode(string, ImageValidationOptions)"/>, from bytes (the fuzz target). The decoder reads <paramref name="bytes"/> in place.</summary>
     public static DecodedImage Decode(byte[] bytes, ImageValidationOptions options)
     {
-        var (header, rejection) = ReadHeader(bytes, options);
+        if (Sniffed(bytes) is { } refused)
+            return new DecodedImage(null, null, refused, null);
+        // One codec over the caller's bytes (pinned, not copied) reads the header, checks it, then decodes.
+        using var opened = CodecOver.Open(bytes);
+        if (opened.Codec is not { } codec)
+            return new DecodedImage(null, null, $"corrupt image header ({Describe(opened.Result)})", null);
+        var (header, rejection) = Check(codec, options);
         if (rejection is not null)
             return new DecodedImage(null, header, rejection, null);
-        using var data = SKData.CreateCopy(bytes);
-        using var codec = SKCodec.Create(data);
-        if (codec is null)
-            return new DecodedImage(null, header, "corrupt image header", null);
 
         // What SKBitmap.Decode (ML.NET's LoadImages) does: the codec's own info, premultiplied, no colour space.
         var info = codec.Info;
@@ -133,6 +143,69 @@ internal static class ImageDecoder
         finally
         {
             bitmap.Dispose();
+        }
+    }
+
+    /// <summary>Why the first bytes are not a format this tool reads, or null.</summary>
+    private static string? Sniffed(byte[] bytes) =>
+        bytes.Length == 0 ? "empty file (0 bytes)"
+        // Only what the tool reads everywhere (and ML.NET's loader reads too): Skia would also decode GIF, WebP, ICO...
+        : ImageFileCheck.Sniff(bytes) is null ? "not an image this tool reads (JPEG, PNG or BMP)"
+        : null;
+
+    /// <summary>The header's size and orientation, checked against the limits before any pixel is decoded.</summary>
+    private static (ImageHeader Header, string? Rejection) Check(SKCodec codec, ImageValidationOptions options)
+    {
+        var info = codec.Info;
+        var header = new ImageHeader(codec.EncodedFormat.ToString().ToLowerInvariant(), info.Width, info.Height, codec.EncodedOrigin);
+        if (header.Width <= 0 || header.Height <= 0)
+            return (header, "image header gives no size");
+        if (header.Pixels > options.MaxPixels)
+            return (header, FormattableString.Invariant($"too large: {header.Width}x{header.Height} = {header.Pixels / 1e6:0.#} megapixels, above the limit of {options.MaxPixels / 1e6:0.#} (ImageChecks.MaxPixels)"));
+        if (Math.Min(header.Width, header.Height) < options.MinSide)
+            return (header, $"too small: {header.Width}x{header.Height}, below {options.MinSide} pixels per side (ImageChecks.MinSide)");
+        double aspect = Math.Max(header.Width, header.Height) / (double)Math.Min(header.Width, header.Height);
+        if (aspect > options.MaxAspectRatio)
+            return (header, FormattableString.Invariant($"extreme aspect ratio {header.Width}x{header.Height} ({aspect:0.#}:1, limit {options.MaxAspectRatio:0.#}:1)"));
+        return (header, null);
+    }
+
+    /// <summary>A Skia codec reading a managed array in place: the array stays pinned until this is disposed.</summary>
+    private readonly struct CodecOver : IDisposable
+    {
+        private readonly GCHandle _pin;
+        private readonly SKData? _data;
+
+        private CodecOver(GCHandle pin, SKData? data, SKCodec? codec, SKCodecResult result)
+        {
+            _pin = pin;
+            _data = data;
+            Codec = codec;
+            Result = result;
+        }
+
+        public SKCodec? Codec { get; }
+
+        public SKCodecResult Result { get; }
+
+        public static CodecOver Open(byte[] bytes)
+        {
+            var pin = GCHandle.Alloc(bytes, GCHandleType.Pinned);
+            var data = SKData.Create(pin.AddrOfPinnedObject(), bytes.Length);
+            if (data is null)
+                return new CodecOver(pin, null, null, SKCodecResult.InvalidInput);
+            // The stream refers to the data (no copy); the codec takes ownership of the stream.
+            var codec = SKCodec.Create(new SKMemoryStream(data), out var result);
+            return new CodecOver(pin, data, codec, result);
+        }
+
+        public void Dispose()
+        {
+            // The codec and the data refer to the pinned array: both go before the pin.
+            Codec?.Dispose();
+            _data?.Dispose();
+            if (_pin.IsAllocated)
+                _pin.Free();
         }
     }
 

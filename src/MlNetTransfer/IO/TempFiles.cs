@@ -12,19 +12,34 @@ internal static class TempFiles
     public static string NewPath(string folder, string suffix = "") =>
         Path.Combine(folder, string.Create(CultureInfo.InvariantCulture, $"{Environment.ProcessId}-{Guid.NewGuid():N}{suffix}.tmp"));
 
-    /// <summary>Deletes the temp files in <paramref name="folder"/> whose process is no longer running.</summary>
+    /// <summary>A new, empty temp folder in <paramref name="parent"/>; stale ones beside it are removed first.</summary>
+    public static string NewFolder(string parent)
+    {
+        Directory.CreateDirectory(parent);
+        RemoveStale(parent);
+        var path = NewPath(parent);
+        Directory.CreateDirectory(path);
+        return path;
+    }
+
+    /// <summary>Deletes the temp files and folders in <paramref name="folder"/> whose process is no longer running.</summary>
     public static void RemoveStale(string folder)
     {
         try
         {
             if (!Directory.Exists(folder))
                 return;
-            foreach (var file in Directory.EnumerateFiles(folder, "*.tmp"))
+            foreach (var entry in Directory.EnumerateFileSystemEntries(folder, "*.tmp"))
             {
-                var name = Path.GetFileName(file);
+                var name = Path.GetFileName(entry);
                 int dash = name.IndexOf('-');
                 if (dash > 0 && int.TryParse(name.AsSpan(0, dash), NumberStyles.None, CultureInfo.InvariantCulture, out int pid) && !IsRunning(pid))
-                    TryDelete(file);
+                {
+                    if (Directory.Exists(entry))
+                        TryDeleteFolder(entry);
+                    else
+                        TryDelete(entry);
+                }
             }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -50,6 +65,11 @@ internal static class TempFiles
         {
             return false;
         }
+    }
+
+    public static void TryDeleteFolder(string path)
+    {
+        try { Directory.Delete(path, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 
     public static void TryDelete(string path)

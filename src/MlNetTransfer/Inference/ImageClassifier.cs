@@ -23,56 +23,48 @@ public sealed record ImagePrediction(string Path, string Label, float Probabilit
 /// </summary>
 public sealed class ImageClassifier : IDisposable
 {
-    private readonly ITransformer _model;
+    private readonly ModelPackage _package;
     private readonly PredictionEngine<ModelInput, ModelOutput> _engine;
     private readonly PredictionEngine<DecodedInput, ModelOutput>? _imageEngine;
     private readonly ImageValidationOptions _validation;
 
-    private ImageClassifier(string path, ITransformer model, PredictionEngine<ModelInput, ModelOutput> engine, PredictionEngine<DecodedInput, ModelOutput>? imageEngine,
-        IReadOnlyList<string> classes, ModelMetadata? metadata, ImageValidationOptions validation)
+    private ImageClassifier(ModelPackage package, PredictionEngine<ModelInput, ModelOutput> engine, PredictionEngine<DecodedInput, ModelOutput>? imageEngine,
+        ImageValidationOptions validation)
     {
-        ModelPath = path;
-        _model = model;
+        _package = package;
         _engine = engine;
         _imageEngine = imageEngine;
-        Classes = classes;
-        Metadata = metadata;
         _validation = validation;
     }
 
-    public string ModelPath { get; }
+    public string ModelPath => _package.Path;
 
     /// <summary>Class names in score order (from the model's Score slot names).</summary>
-    public IReadOnlyList<string> Classes { get; }
+    public IReadOnlyList<string> Classes => _package.Classes;
 
     /// <summary>Our metadata, null for a zip made by other tools.</summary>
-    public ModelMetadata? Metadata { get; }
+    public ModelMetadata? Metadata => _package.Metadata;
 
+    /// <summary>
+    /// Loads a model zip: its structure is checked first (entry names and sizes, checksums; a zip bomb is refused before it
+    /// inflates), then ML.NET loads it and its classes are checked against its metadata. Throws
+    /// <see cref="ModelLoadException"/>, naming the file and the problem.
+    /// </summary>
     public static ImageClassifier Load(string path, MLContext? ml = null, ImageValidationOptions? validation = null)
     {
         ml ??= new MLContext();
-        var metadata = ModelArchive.ReadMetadata(path);
-        var model = ModelArchive.Load(ml, path, out var inputSchema);
+        var package = ModelArchive.Open(path, ml);
         try
         {
-            if (inputSchema.GetColumnOrNull(nameof(ModelInput.ImagePath)) is null)
-                throw new ModelLoadException($"'{path}' is an ML.NET model but not an image classifier of this tool: it has no ImagePath input.");
-            var output = model.GetOutputSchema(inputSchema);
-            if (output.GetColumnOrNull(nameof(ModelOutput.Score)) is not { } score || output.GetColumnOrNull(nameof(ModelOutput.PredictedLabel)) is null)
-                throw new ModelLoadException($"'{path}' is an ML.NET model but not a classifier: it has no Score/PredictedLabel output.");
-            VBuffer<ReadOnlyMemory<char>> names = default;
-            score.GetSlotNames(ref names);
-            var classes = names.DenseValues().Select(n => n.ToString()).ToList();
-            if (metadata is not null && !classes.SequenceEqual(metadata.Classes))
-                throw new ModelLoadException($"'{path}': the classes in its metadata do not match the model's; the file was altered.");
-            var engine = ml.Model.CreatePredictionEngine<ModelInput, ModelOutput>(model, inputSchema);
-            var imageEngine = AfterImageLoader(model, output) is { } rest ? ml.Model.CreatePredictionEngine<DecodedInput, ModelOutput>(rest) : null;
-            return new ImageClassifier(path, model, engine, imageEngine, classes, metadata, validation ?? new ImageValidationOptions());
+            var engine = ml.Model.CreatePredictionEngine<ModelInput, ModelOutput>(package.Model, package.InputSchema);
+            var output = package.Model.GetOutputSchema(package.InputSchema);
+            var imageEngine = AfterImageLoader(package.Model, output) is { } rest ? ml.Model.CreatePredictionEngine<DecodedInput, ModelOutput>(rest) : null;
+            return new ImageClassifier(package, engine, imageEngine, validation ?? new ImageValidationOptions());
         }
-        catch
+        catch (Exception e) when (e is not ModelLoadException and not OperationCanceledException)
         {
-            (model as IDisposable)?.Dispose();
-            throw;
+            package.Dispose();
+            throw new ModelLoadException($"'{package.Path}': ML.NET cannot make a prediction engine of it ({IO.PrintableText.Escape(e.Message)}).", e);
         }
     }
 
@@ -110,7 +102,7 @@ public sealed class ImageClassifier : IDisposable
     {
         _imageEngine?.Dispose();
         _engine.Dispose();
-        (_model as IDisposable)?.Dispose();
+        _package.Dispose();
     }
 
     /// <summary>The model's steps after its image loader, if the loader writes the column our pipeline names.</summary>

@@ -1,12 +1,15 @@
 using System.IO.Compression;
 using System.Text;
 using Microsoft.ML;
+using Microsoft.ML.Data;
 
 namespace MlNetTransfer.Inference;
 
 /// <summary>
 /// Saves and opens model zips: a standard ML.NET model (<c>mlContext.Model.Load</c> reads it with stock packages)
-/// plus our metadata entry. Saving is atomic: a killed process leaves the previous model intact.
+/// plus our metadata entry. Saving is atomic: a killed process leaves the previous model intact. Every command opens a
+/// model through <see cref="Open"/>: the zip's structure is checked first (<see cref="ModelZip"/>), then ML.NET loads it,
+/// then its classes are checked against the metadata, so predict, evaluate, export, info and retrain see one truth.
 /// </summary>
 internal static class ModelArchive
 {
@@ -21,72 +24,112 @@ internal static class ModelArchive
             writer.Write(metadata.ToJson());
         });
 
-    /// <summary>Our metadata, or null for a plain ML.NET zip; a clear error for anything that is not a zip.</summary>
-    public static ModelMetadata? ReadMetadata(string path)
+    /// <summary>
+    /// Opens a model zip for use: checks its structure, loads it with ML.NET (the ONNX files it unpacks go to a folder of
+    /// this load's own under <c>MLContext.TempFilePath</c>, removed when the package is disposed or the load fails), and checks it is an image classifier
+    /// whose classes are the ones its metadata names. Throws <see cref="ModelLoadException"/> naming the file.
+    /// </summary>
+    public static ModelPackage Open(string path, MLContext? ml = null)
     {
-        RequireFile(path);
+        path = Path.GetFullPath(path);
+        var zip = ModelZip.Inspect(path);
+        var metadata = ReadMetadata(zip);
+        // A model of this tool holds one ONNX graph: with two, what export or retrain would read might not be what runs.
+        if (metadata is not null)
+            zip.RequireOneOnnxEntry();
+        ml ??= new MLContext();
+        var previousTemp = ml.TempFilePath;
+        // Under the context's own temp folder (where the caller wants ML.NET's files), in a folder of this load.
+        var temp = IO.TempFiles.NewFolder(Path.Combine(string.IsNullOrEmpty(previousTemp) ? Path.GetTempPath() : previousTemp, "MlNetTransfer-models"));
+        ITransformer? model = null;
         try
         {
-            using var zip = ZipFile.OpenRead(path);
-            var entry = zip.GetEntry(ModelMetadata.EntryName);
-            if (entry is null)
-                return null;
-            using var reader = new StreamReader(entry.Open(), Encoding.UTF8);
-            return ModelMetadata.FromJson(reader.ReadToEnd());
+            ml.TempFilePath = temp;
+            DataViewSchema inputSchema;
+            try
+            {
+                model = ml.Model.Load(path, out inputSchema);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                throw new ModelLoadException($"'{path}' cannot be loaded by ML.NET: {RootCause(e)}", e);
+            }
+            finally
+            {
+                ml.TempFilePath = previousTemp;
+            }
+            var classes = CheckClassifier(path, model, inputSchema, metadata);
+            return new ModelPackage(zip, model, inputSchema, classes, metadata, temp);
         }
-        catch (InvalidDataException e)
+        catch
         {
-            throw new ModelLoadException($"'{path}' is not a model zip (or it is truncated): {e.Message}", e);
+            (model as IDisposable)?.Dispose();
+            IO.TempFiles.TryDeleteFolder(temp);
+            throw;
+        }
+    }
+
+    /// <summary>Our metadata, or null for a plain ML.NET zip; structure checked, classes not (<see cref="Open"/> does that).</summary>
+    public static ModelMetadata? ReadMetadata(string path) => ReadMetadata(ModelZip.Inspect(path));
+
+    /// <summary>The featurizer ONNX embedded in a model zip; structure checked, classes not (<see cref="Open"/> does that).</summary>
+    public static byte[] ReadEmbeddedOnnx(string path) => ModelZip.Inspect(path).ReadOnnx();
+
+    private static ModelMetadata? ReadMetadata(ModelZip zip)
+    {
+        if (zip.ReadMetadataText() is not { } json)
+            return null;
+        try
+        {
+            var metadata = ModelMetadata.FromJson(json);
+            string? missing = metadata.Classes is null || metadata.Classes.Count == 0 ? "classes"
+                : metadata.ConvBase is null ? "convBase"
+                : metadata.Head is null ? "head"
+                : metadata.Training is null ? "training"
+                : null;
+            if (missing is not null)
+                throw new System.Text.Json.JsonException($"it has no '{missing}'");
+            return metadata;
         }
         catch (System.Text.Json.JsonException e)
         {
-            throw new ModelLoadException($"'{path}': its {ModelMetadata.EntryName} is damaged: {e.Message}", e);
+            throw new ModelLoadException($"'{zip.Path}': its {ModelMetadata.EntryName} is damaged: {IO.PrintableText.Escape(e.Message)}", e);
         }
     }
 
-    /// <summary>
-    /// The featurizer ONNX embedded in a model zip (ML.NET stores ApplyOnnxModel's file as an <c>OnnxModel</c> entry:
-    /// a 32-bit length, then the bytes). Continued training starts from it.
-    /// </summary>
-    public static byte[] ReadEmbeddedOnnx(string path)
+    /// <summary>An image classifier's input and outputs; its class names, which must be the metadata's.</summary>
+    private static IReadOnlyList<string> CheckClassifier(string path, ITransformer model, DataViewSchema inputSchema, ModelMetadata? metadata)
     {
-        RequireFile(path);
+        if (inputSchema.GetColumnOrNull(nameof(ModelInput.ImagePath)) is null)
+            throw new ModelLoadException($"'{path}' is an ML.NET model but not an image classifier of this tool: it has no ImagePath input.");
+        DataViewSchema output;
         try
         {
-            using var zip = ZipFile.OpenRead(path);
-            var entry = zip.Entries.Where(e => e.FullName.EndsWith("/OnnxModel", StringComparison.Ordinal)).OrderBy(e => e.FullName.Length).FirstOrDefault()
-                        ?? throw new ModelLoadException($"'{path}' holds no ONNX model: it was not made by this tool.");
-            using var stream = entry.Open();
-            using var reader = new BinaryReader(stream);
-            int length = reader.ReadInt32();
-            var bytes = reader.ReadBytes(length);
-            if (bytes.Length != length)
-                throw new ModelLoadException($"'{path}': its ONNX model is truncated.");
-            return bytes;
+            output = model.GetOutputSchema(inputSchema);
         }
-        catch (InvalidDataException e)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
-            throw new ModelLoadException($"'{path}' is not a model zip (or it is truncated): {e.Message}", e);
+            throw new ModelLoadException($"'{path}' is an ML.NET model whose steps do not fit together: {RootCause(e)}", e);
         }
+        if (output.GetColumnOrNull(nameof(ModelOutput.Score)) is not { } score || output.GetColumnOrNull(nameof(ModelOutput.PredictedLabel)) is null)
+            throw new ModelLoadException($"'{path}' is an ML.NET model but not a classifier: it has no Score/PredictedLabel output.");
+        VBuffer<ReadOnlyMemory<char>> names = default;
+        if (!score.HasSlotNames())
+            throw new ModelLoadException($"'{path}' is an ML.NET classifier without class names on its Score column.");
+        score.GetSlotNames(ref names);
+        var classes = names.DenseValues().Select(n => n.ToString()).ToList();
+        if (metadata is not null && !classes.SequenceEqual(metadata.Classes))
+            throw new ModelLoadException($"'{path}': the classes in its metadata do not match the model's; the file was altered.");
+        return classes;
     }
 
-    /// <summary>Loads the ML.NET model with errors that name the file.</summary>
-    public static ITransformer Load(MLContext ml, string path, out DataViewSchema inputSchema)
+    /// <summary>The innermost message (ML.NET wraps the reason in "Error during class instantiation" and reflection's wrappers).</summary>
+    private static string RootCause(Exception e)
     {
-        RequireFile(path);
-        try
-        {
-            return ml.Model.Load(path, out inputSchema);
-        }
-        catch (Exception e) when (e is InvalidDataException or FormatException or InvalidOperationException or ArgumentException or EndOfStreamException)
-        {
-            throw new ModelLoadException($"'{path}' is not an ML.NET model this tool can load (not a zip, truncated, or from another tool): {e.Message}", e);
-        }
-    }
-
-    private static void RequireFile(string path)
-    {
-        if (!File.Exists(path))
-            throw new ModelLoadException($"'{path}': model file does not exist.");
+        var inner = e;
+        while (inner.InnerException is not null)
+            inner = inner.InnerException;
+        var message = inner.Message.Trim().TrimEnd('.');
+        return IO.PrintableText.Escape($"{message} ({inner.GetType().Name}).");
     }
 }

@@ -19,20 +19,11 @@ public static class ClassifierExporter
 
     public static ExportedClassifier Export(string modelZip, string onnxPath)
     {
-        var metadata = ModelArchive.ReadMetadata(modelZip)
-                       ?? throw new ModelLoadException($"'{modelZip}' was not made by MlNetTransfer: it has no {ModelMetadata.EntryName} to describe the export.");
-        var model = ModelProto.Parser.ParseFrom(ModelArchive.ReadEmbeddedOnnx(modelZip));
-        var ml = new MLContext(1);
-        var loaded = ModelArchive.Load(ml, modelZip, out _);
-        (float[][] Weights, float[] Biases) head;
-        try
-        {
-            head = MaxEntHead.Read(loaded) ?? throw new ModelLoadException($"'{modelZip}' has no maximum-entropy head to export.");
-        }
-        finally
-        {
-            (loaded as IDisposable)?.Dispose();
-        }
+        // The one validated path: structure, ML.NET load, classes checked against the metadata; the ONNX is the one it loaded.
+        using var package = ModelArchive.Open(modelZip, new MLContext(1));
+        var metadata = package.RequireMetadata("there is nothing to describe the export");
+        var model = ModelProto.Parser.ParseFrom(package.ReadOnnx());
+        var head = MaxEntHead.Read(package.Model) ?? throw new ModelLoadException($"'{package.Path}' has no maximum-entropy head to export.");
 
         int classes = head.Weights.Length, inputs = head.Weights[0].Length;
         var graph = model.Graph;

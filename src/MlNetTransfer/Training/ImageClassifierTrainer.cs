@@ -77,6 +77,7 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
 
     private ContinuedModel Continuation(string modelZip)
     {
+        // Only the structure and metadata here (cheap): the options are checked before anything is loaded or read.
         var metadata = ModelArchive.ReadMetadata(modelZip)
                        ?? throw new ModelLoadException($"'{modelZip}' was not made by MlNetTransfer: it has no {ModelMetadata.EntryName}, so it cannot be trained further.");
         var head = ModelMetadata.HeadKinds.Parse(metadata.Head.Kind)
@@ -109,17 +110,16 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
 
         var preset = (metadata.ConvBase.Spec ?? throw new ModelLoadException($"'{modelZip}' has no conv-base spec in its metadata (made by an older version)."))
             .ApplyTo(new ConvBasePreset { Name = metadata.ConvBase.Name, Description = metadata.ConvBase.Description });
-        var (composed, hiddenWeights, hiddenBiases, _) = TunedGraphWriter.SplitHead(ModelProto.Parser.ParseFrom(ModelArchive.ReadEmbeddedOnnx(modelZip)));
-        var loaded = ModelArchive.Load(new Microsoft.ML.MLContext(_options.Seed), modelZip, out _);
         HeadWeights warm;
-        try
+        ModelProto composed;
+        // The one validated path (as predict and export): the ONNX read is the one ML.NET loaded, the classes the metadata's.
+        using (var package = ModelArchive.Open(modelZip, new Microsoft.ML.MLContext(_options.Seed)))
         {
-            var (weights, biases) = MaxEntHead.Read(loaded) ?? throw new ModelLoadException($"'{modelZip}' has no maximum-entropy head to continue from.");
+            if (!package.RequireMetadata("it cannot be trained further").Classes.SequenceEqual(metadata.Classes))
+                throw new ModelLoadException($"'{modelZip}' changed while it was read.");
+            (composed, var hiddenWeights, var hiddenBiases, _) = TunedGraphWriter.SplitHead(ModelProto.Parser.ParseFrom(package.ReadOnnx()));
+            var (weights, biases) = MaxEntHead.Read(package.Model) ?? throw new ModelLoadException($"'{modelZip}' has no maximum-entropy head to continue from.");
             warm = new HeadWeights(weights, biases, hiddenWeights, hiddenBiases);
-        }
-        finally
-        {
-            (loaded as IDisposable)?.Dispose();
         }
         dataset.EnsureTrainable(effective.Data.MinImagesPerClass);
         progress?.Report(new DatasetLoaded(dataset));
