@@ -107,6 +107,27 @@ public sealed class HostileModelZipTests : IClassFixture<EndToEndTests.TrainedSa
     }
 
     [Theory]
+    [InlineData("head", "'head' is null")]
+    [InlineData("imagesPerSplit", "'training.imagesPerSplit' is null")]
+    [InlineData("classes", "'classes[]' is null")]
+    public void MetadataWithANullWhereNoneMayBeIsOneSentence(string field, string says)
+    {
+        using var temp = new TestData.TempFolder();
+        var zip = Copy(temp, $"null-{field}.zip");
+        var json = System.Text.Json.Nodes.JsonNode.Parse(ReadEntry(zip, ModelMetadata.EntryName))!.AsObject();
+        // Format 1 is migrated on reading, which is where a null head or split count used to throw.
+        json["formatVersion"] = 1;
+        if (field == "imagesPerSplit")
+            json["training"]!["imagesPerSplit"] = null;
+        else if (field == "classes")
+            json["classes"] = new System.Text.Json.Nodes.JsonArray(null, "x");
+        else
+            json[field] = null;
+        Rewrite(zip, ModelMetadata.EntryName, System.Text.Encoding.UTF8.GetBytes(json.ToJsonString()));
+        AllCommandsRefuse(zip, ModelMetadata.EntryName, "is damaged", says);
+    }
+
+    [Theory]
     [InlineData("no-schema")]
     [InlineData("empty-onnx")]
     [InlineData("negative-onnx")]

@@ -81,15 +81,7 @@ internal static class ModelArchive
             return null;
         try
         {
-            var metadata = ModelMetadata.FromJson(json);
-            string? missing = metadata.Classes is null || metadata.Classes.Count == 0 ? "classes"
-                : metadata.ConvBase is null ? "convBase"
-                : metadata.Head is null ? "head"
-                : metadata.Training is null ? "training"
-                : null;
-            if (missing is not null)
-                throw new System.Text.Json.JsonException($"it has no '{missing}'");
-            return metadata;
+            return ModelMetadata.FromJson(json);
         }
         catch (System.Text.Json.JsonException e)
         {

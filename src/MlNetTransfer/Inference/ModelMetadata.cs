@@ -103,6 +103,11 @@ public sealed record ModelMetadata
     public static ModelMetadata FromJson(string json)
     {
         var metadata = JsonSerializer.Deserialize<ModelMetadata>(json, Json) ?? throw new JsonException("empty metadata");
+        // What every reader relies on, checked once here: System.Text.Json lets a JSON null into a non-nullable property.
+        if (NullWhereNoneMayBe(metadata, "", 0) is { } missing)
+            throw new JsonException($"'{missing}' is null");
+        if (metadata.Classes.Count == 0 || metadata.Classes.Any(string.IsNullOrEmpty))
+            throw new JsonException("'classes' is empty or holds an empty name");
         if (metadata.FormatVersion >= 2)
             return metadata;
         // Format 1: "linear" meant L-BFGS with feature extraction and TorchSharp otherwise, and a TorchSharp head's weight
@@ -126,6 +131,40 @@ public sealed record ModelMetadata
             },
             Training = metadata.Training with { ImagesInModel = metadata.Training.ImagesPerSplit.GetValueOrDefault("train") },
         };
+    }
+
+    private static readonly System.Reflection.NullabilityInfoContext Nullability = new();
+
+    /// <summary>The path of the first property declared non-nullable that holds null, in this record and the ones it holds.</summary>
+    private static string? NullWhereNoneMayBe(object value, string path, int depth)
+    {
+        if (depth > 8)
+            return null;
+        foreach (var property in value.GetType().GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance))
+        {
+            if (property.GetIndexParameters().Length > 0 || property.PropertyType.IsValueType)
+                continue;
+            var name = path.Length == 0 ? JsonNamingPolicy.CamelCase.ConvertName(property.Name) : $"{path}.{JsonNamingPolicy.CamelCase.ConvertName(property.Name)}";
+            var item = property.GetValue(value);
+            if (item is null)
+            {
+                if (Nullability.Create(property).ReadState == System.Reflection.NullabilityState.NotNull)
+                    return name;
+                continue;
+            }
+            if (item is System.Collections.IEnumerable items and not string)
+            {
+                foreach (var element in items)
+                    if (element is null)
+                        return name + "[]";
+                    else if (element.GetType().Namespace == typeof(ModelMetadata).Namespace && NullWhereNoneMayBe(element, name + "[]", depth + 1) is { } inner)
+                        return inner;
+                continue;
+            }
+            if (property.PropertyType.Namespace?.StartsWith("MlNetTransfer", StringComparison.Ordinal) == true && NullWhereNoneMayBe(item, name, depth + 1) is { } nested)
+                return nested;
+        }
+        return null;
     }
 
     /// <summary>The head kind names of <see cref="HeadInfo.Kind"/>.</summary>

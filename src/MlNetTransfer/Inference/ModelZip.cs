@@ -71,8 +71,9 @@ internal sealed class ModelZip
                 if (name.EndsWith(OnnxEntrySuffix, StringComparison.Ordinal))
                     onnx.Add(name);
             }
+            var buffer = new byte[1 << 16];
             foreach (var entry in zip.Entries)
-                Verify(path, entry);
+                Verify(path, entry, buffer);
             if (!sizes.ContainsKey("Schema"))
                 throw Refuse(path, "it has no 'Schema' entry: it is not an ML.NET model saved with its input schema");
             if (!sizes.ContainsKey("TransformerChain/Model.key"))
@@ -139,10 +140,9 @@ internal sealed class ModelZip
     }
 
     /// <summary>Inflates an entry, at most one byte past its stated size, and checks its size and CRC-32.</summary>
-    private static void Verify(string path, ZipArchiveEntry entry)
+    private static void Verify(string path, ZipArchiveEntry entry, byte[] buffer)
     {
         var crc = new Crc32();
-        var buffer = new byte[1 << 16];
         Span<byte> prefix = stackalloc byte[sizeof(int)];
         long total = 0;
         try
