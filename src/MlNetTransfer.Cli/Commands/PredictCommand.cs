@@ -44,7 +44,7 @@ public sealed class PredictCommand : Command<PredictSettings>
     public override int Execute(CommandContext context, PredictSettings settings, CancellationToken cancellationToken)
     {
         var console = ConsoleFactory.Create(settings);
-        var (images, skipped) = ImageInputs.Expand(settings.Images);
+        var (images, skipped) = ImageInputs.Expand(settings.Images, settings.DataOptions);
         using var classifier = ImageClassifier.Load(settings.Model, validation: settings.Validation);
         var results = new List<(string Path, ImagePrediction? Prediction, string? Error)>();
         foreach (var s in skipped)

@@ -64,7 +64,11 @@ internal static class ImageDecoder
     {
         try
         {
-            var length = new FileInfo(path).Length;
+            if (RegularFile.NotRegular(path) is { } what)
+                return (null, $"{what}, not a regular file: not opened");
+            var info = new FileInfo(path);
+            // A link's own length is not the file's.
+            var length = (info.LinkTarget is not null ? info.ResolveLinkTarget(returnFinalTarget: true) as FileInfo ?? info : info).Length;
             if (length > options.MaxFileBytes)
                 return (null, FormattableString.Invariant($"file too large ({length / 1048576.0:0.#} MB, limit {options.MaxFileBytes / 1048576.0:0.#} MB)"));
             return (File.ReadAllBytes(path), null);
