@@ -31,7 +31,8 @@ public class BadDataCorpusTests
             // Valid but unusual: trained on in both sets.
             var first = Directory.GetFiles(Path.Combine(root, "train", classes[0])).Order(StringComparer.Ordinal).First();
             File.WriteAllBytes(Path.Combine(root, "train", classes[0], "exif-rotated.jpg"), BadImages.WithExifOrientation(File.ReadAllBytes(first), 6));
-            File.Copy(first, Path.Combine(root, "train", classes[0], "café ñandú 写真.jpg"));
+            // An image of its own (not a copy of one already there, which training now uses once) under a name beyond ASCII.
+            File.Copy(Directory.GetFiles(Path.Combine(source, "train", classes[0])).Order(StringComparer.Ordinal).ElementAt(12), Path.Combine(root, "train", classes[0], "café ñandú 写真.jpg"));
             foreach (var fixture in new[] { "cmyk.jpg", "rgb16.png", "palette.png", "gray-alpha.png" })
                 File.Copy(Path.Combine(BadImages.FixtureImages, fixture), Path.Combine(root, "train", classes[1], "unusual-" + fixture));
         }

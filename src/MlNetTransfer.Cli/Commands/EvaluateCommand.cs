@@ -41,7 +41,7 @@ public sealed class EvaluateCommand : Command<EvaluateSettings>
     public override int Execute(CommandContext context, EvaluateSettings settings, CancellationToken cancellationToken)
     {
         var console = ConsoleFactory.Create(settings);
-        var dataset = ImageDatasetLoader.Load(settings.Data, requireTrainable: false);
+        var dataset = ImageDatasetLoader.Load(settings.Data, settings.DataOptions, requireTrainable: false);
         var (name, images) = Select(dataset, settings.Split.ToLowerInvariant());
         using var classifier = ImageClassifier.Load(settings.Model, validation: settings.Validation);
         var known = classifier.Classes.ToHashSet(StringComparer.Ordinal);

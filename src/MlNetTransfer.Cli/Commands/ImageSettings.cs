@@ -23,6 +23,13 @@ public class ImageSettings : GlobalSettings
     [DefaultValue("skip")]
     public string OnTruncated { get; init; } = "skip";
 
+    [CommandOption("--no-follow-links")]
+    [Description("Skip (and list) every link to a folder inside the data. By default a link is read once: a link to a folder already read (., ..) or to another class folder is skipped and listed either way.")]
+    public bool NoFollowLinks { get; init; }
+
+    /// <summary>How folders and manifests are read (the rest of the data options are the trainer's, <see cref="RunSettings"/>).</summary>
+    public DatasetOptions DataOptions => new() { FollowLinks = !NoFollowLinks };
+
     public ImageValidationOptions Validation => new()
     {
         MaxPixels = MaxPixels,

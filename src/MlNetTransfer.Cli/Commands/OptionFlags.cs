@@ -26,6 +26,7 @@ internal static partial class OptionFlags
         ["Refit"] = "--no-refit",
         ["Resume"] = "--resume",
         ["Data.ValidationFraction"] = "--validation-fraction",
+        ["Data.FollowLinks"] = "--no-follow-links",
         ["ImageChecks.MaxPixels"] = "--max-pixels",
         ["ImageChecks.MinSide"] = "--min-size",
         ["ImageChecks.OnTruncated"] = "--on-truncated",
@@ -90,7 +91,7 @@ internal static partial class OptionFlags
             return (option, value) switch
             {
                 ("Featurizer.UseCache", "true") => "the cache (no --no-cache)",
-                ("Refit" or "Mirror" or "Featurizer.UseCache", "false") => flag,
+                ("Refit" or "Mirror" or "Featurizer.UseCache" or "Data.FollowLinks", "false") => flag,
                 ("Resume" or "FineTuning.TrainBatchNorm", "true") => flag,
                 _ => $"{flag} {ValueWord(option, value)}",
             };

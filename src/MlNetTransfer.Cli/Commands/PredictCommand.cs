@@ -45,7 +45,7 @@ public sealed class PredictCommand : Command<PredictSettings>
     public override int Execute(CommandContext context, PredictSettings settings, CancellationToken cancellationToken)
     {
         var console = ConsoleFactory.Create(settings);
-        var (images, skipped) = ImageInputs.Expand(settings.Images);
+        var (images, skipped) = ImageInputs.Expand(settings.Images, settings.DataOptions);
         if (images.Count == 0 && skipped.Count == 0)
             throw new DatasetException($"{Path.GetFullPath(settings.Images)}: no images found (supported: {string.Join(", ", ImageFileCheck.Extensions)}).");
         using var classifier = ImageClassifier.Load(settings.Model, validation: settings.Validation);

@@ -49,6 +49,7 @@ public abstract class RunSettings : ImageSettings
         Seed = Seed,
         Threads = Threads,
         ImageChecks = Validation,
+        Data = o.Data with { FollowLinks = !NoFollowLinks },
         Featurizer = o.Featurizer with
         {
             BatchSize = BatchSize,

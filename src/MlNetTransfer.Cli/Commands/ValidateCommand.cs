@@ -27,7 +27,7 @@ public sealed class ValidateCommand : Command<ValidateSettings>
     public override int Execute(CommandContext context, ValidateSettings settings, CancellationToken cancellationToken)
     {
         var console = ConsoleFactory.Create(settings);
-        var (images, skipped) = ImageInputs.Expand(settings.Images);
+        var (images, skipped) = ImageInputs.Expand(settings.Images, settings.DataOptions);
         var verdicts = skipped.Select(s => (s.Path, Ok: false, Note: s.Reason)).ToList();
         var options = settings.Validation;
         foreach (var path in images)

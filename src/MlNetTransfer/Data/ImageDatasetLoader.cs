@@ -38,75 +38,57 @@ public static class ImageDatasetLoader
 
     private static ImageDataset ReadFolder(string root, DatasetOptions options)
     {
-        var subfolders = SafeDirectories(root);
+        var subfolders = FolderWalk.Folders(root);
         var splitDirs = subfolders.Where(d => SplitFolders.ContainsKey(Path.GetFileName(d))).ToList();
         var skipped = new List<SkippedFile>();
+        var walk = new FolderWalk(options.FollowLinks, skipped);
+        walk.Root(root);
 
         if (splitDirs.Count == 0)
         {
             // One pool of labelled images: all of it is training data; the trainer holds out what it needs to choose.
-            return new ImageDataset(root, ImageDataset.NoSplits, ReadClassFolders(root, skipped), [], [], skipped);
+            return new ImageDataset(root, ImageDataset.NoSplits, ReadClassFolders(root, walk, skipped), [], [], skipped);
         }
 
         if (!splitDirs.Any(d => SplitFolders[Path.GetFileName(d)] == DatasetSplit.Train))
             throw new DatasetException($"{root}: has {string.Join(", ", splitDirs.Select(Path.GetFileName))}/ but no train/ folder.");
         foreach (var other in subfolders.Except(splitDirs))
             skipped.Add(new SkippedFile(other, "folder beside the split folders (train/, val/, test/) is not read"));
-        foreach (var file in SafeFiles(root))
+        foreach (var file in walk.Files(root, recursive: false))
             skipped.Add(new SkippedFile(file, "file beside the split folders is not in a class folder"));
 
         var splits = new Dictionary<DatasetSplit, List<LabeledImage>> { [DatasetSplit.Train] = [], [DatasetSplit.Validation] = [], [DatasetSplit.Test] = [] };
-        foreach (var dir in splitDirs.Order(StringComparer.Ordinal))
-            splits[SplitFolders[Path.GetFileName(dir)]].AddRange(ReadClassFolders(dir, skipped));
+        // train/ first: a split folder that is a link to another is skipped, and the one skipped is not the training data.
+        foreach (var dir in splitDirs.OrderBy(d => SplitFolders[Path.GetFileName(d)]).ThenBy(d => d, StringComparer.Ordinal))
+            if (walk.Enter(dir))
+                splits[SplitFolders[Path.GetFileName(dir)]].AddRange(ReadClassFolders(dir, walk, skipped));
 
         return new ImageDataset(root, "folders", splits[DatasetSplit.Train], splits[DatasetSplit.Validation], splits[DatasetSplit.Test], skipped);
     }
 
     /// <summary><c>dir/&lt;label&gt;/**/*</c> -> images; anything else joins <paramref name="skipped"/>.</summary>
-    private static List<LabeledImage> ReadClassFolders(string dir, List<SkippedFile> skipped)
+    private static List<LabeledImage> ReadClassFolders(string dir, FolderWalk walk, List<SkippedFile> skipped)
     {
-        var images = new List<LabeledImage>();
-        foreach (var file in SafeFiles(dir))
+        foreach (var file in walk.Files(dir, recursive: false))
             skipped.Add(new SkippedFile(file, "not inside a class folder"));
-        foreach (var classDir in SafeDirectories(dir).Order(StringComparer.Ordinal))
+        var perClass = new Dictionary<string, List<LabeledImage>>(StringComparer.Ordinal);
+        // Real folders before links, so that a class folder linked to another is the one skipped, whatever the names.
+        foreach (var classDir in FolderWalk.Folders(dir).OrderBy(FolderWalk.IsLink).ThenBy(d => d, StringComparer.Ordinal))
         {
             var label = Path.GetFileName(classDir);
-            int before = images.Count;
-            foreach (var file in SafeFiles(classDir, recursive: true).Order(StringComparer.Ordinal))
+            if (!walk.Enter(classDir, asClass: label))
+                continue;
+            var images = perClass[classDir] = [];
+            foreach (var file in walk.Files(classDir, recursive: true))
             {
                 if (ImageFileCheck.Inspect(file) is { } reason)
                     skipped.Add(new SkippedFile(file, reason));
                 else
                     images.Add(new LabeledImage(file, label));
             }
-            if (images.Count == before)
+            if (images.Count == 0)
                 skipped.Add(new SkippedFile(classDir, "class folder without a usable image: not a class"));
         }
-        return images;
-    }
-
-    private static List<string> SafeDirectories(string dir)
-    {
-        try
-        {
-            return Directory.EnumerateDirectories(dir).Where(d => !Path.GetFileName(d).StartsWith('.')).Order(StringComparer.Ordinal).ToList();
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new DatasetException($"{dir}: folder cannot be read ({e.Message}).", e);
-        }
-    }
-
-    private static List<string> SafeFiles(string dir, bool recursive = false)
-    {
-        try
-        {
-            var options = new EnumerationOptions { RecurseSubdirectories = recursive, IgnoreInaccessible = false, AttributesToSkip = FileAttributes.Hidden | FileAttributes.System };
-            return Directory.EnumerateFiles(dir, "*", options).Where(f => !Path.GetFileName(f).StartsWith('.')).ToList();
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new DatasetException($"{dir}: folder cannot be read ({e.Message}).", e);
-        }
+        return perClass.OrderBy(c => c.Key, StringComparer.Ordinal).SelectMany(c => c.Value).ToList();
     }
 }

@@ -49,7 +49,9 @@ internal static class ImageDecoder
     {
         try
         {
-            // A pipe or a device reports no length (and opening a pipe would wait for a writer): refused before opening.
+            if (RegularFile.NotRegular(path) is { } what)
+                return (null, $"{what}, not a regular file: not opened");
+            // Where the file type cannot be asked (no stat), a pipe or a device still shows as 0 bytes: refused unopened.
             var info = new FileInfo(path);
             if (info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo target)
                 info = target;

@@ -28,6 +28,9 @@ internal static class ImageFileCheck
         }
         if (!info.Exists)
             return "file does not exist";
+        // Before opening: opening a FIFO waits for a writer, and a device never ends.
+        if (RegularFile.NotRegular(path) is { } what)
+            return $"{what}, not a regular file: not opened";
         if (info.Length == 0)
             return "empty file (0 bytes)";
 

@@ -14,20 +14,12 @@ internal static class ManifestReader
             throw new DatasetException($"{manifestPath}: not a folder or a manifest (.csv or .tsv with path,label rows).");
         char delimiter = ext == ".tsv" ? '\t' : ',';
         var baseDir = Path.GetDirectoryName(manifestPath)!;
-        string[] lines;
-        try
-        {
-            lines = File.ReadAllLines(manifestPath);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new DatasetException($"{manifestPath}: cannot be read ({e.Message}).", e);
-        }
+        var lines = ReadLines(manifestPath, options.MaxManifestBytes);
 
         var skipped = new List<SkippedFile>();
         var rows = new List<(LabeledImage Image, DatasetSplit? Split)>();
         bool any = false;
-        for (int i = 0; i < lines.Length; i++)
+        for (int i = 0; i < lines.Count; i++)
         {
             var line = lines[i].Trim();
             if (line.Length == 0 || line.StartsWith('#'))
@@ -63,13 +55,14 @@ internal static class ManifestReader
     }
 
     /// <summary>The image paths of a manifest (first column), labels optional: what <c>predict</c> reads.</summary>
-    public static List<string> ReadPaths(string manifestPath)
+    public static List<string> ReadPaths(string manifestPath, DatasetOptions? options = null)
     {
         char delimiter = Path.GetExtension(manifestPath).Equals(".tsv", StringComparison.OrdinalIgnoreCase) ? '\t' : ',';
-        var baseDir = Path.GetDirectoryName(Path.GetFullPath(manifestPath))!;
+        manifestPath = Path.GetFullPath(manifestPath);
+        var baseDir = Path.GetDirectoryName(manifestPath)!;
         var paths = new List<string>();
         bool first = true;
-        foreach (var raw in File.ReadLines(manifestPath))
+        foreach (var raw in ReadLines(manifestPath, (options ?? new DatasetOptions()).MaxManifestBytes))
         {
             var line = raw.Trim();
             if (line.Length == 0 || line.StartsWith('#'))
@@ -81,6 +74,64 @@ internal static class ManifestReader
                 paths.Add(Path.GetFullPath(Path.IsPathRooted(fields[0]) ? fields[0] : Path.Combine(baseDir, fields[0])));
         }
         return paths;
+    }
+
+    /// <summary>Longest manifest line read, in characters: a row is a path and a label, and a file without line ends is no manifest.</summary>
+    internal const int MaxLineChars = 64 * 1024;
+
+    /// <summary>
+    /// The lines of a manifest, which must be a regular file (a FIFO would block the open, a device never ends: both
+    /// are refused before opening), read no further than <paramref name="maxBytes"/> and <see cref="MaxLineChars"/>.
+    /// </summary>
+    private static List<string> ReadLines(string manifestPath, long maxBytes)
+    {
+        if (RegularFile.NotRegular(manifestPath) is { } what)
+            throw new DatasetException($"{manifestPath}: is {what}, not a regular file, so it is not read as a manifest.");
+        try
+        {
+            var info = new FileInfo(manifestPath);
+            if (info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo target)
+                info = target;
+            if (info.Length > maxBytes)
+                throw new DatasetException(FormattableString.Invariant($"{manifestPath}: {info.Length:N0} bytes, more than the manifest limit of {maxBytes:N0} (DatasetOptions.MaxManifestBytes)."));
+            // The size is counted again as it is read: a file may grow, or report no size at all.
+            using var reader = new StreamReader(new CappedStream(new FileStream(manifestPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 4096, FileOptions.SequentialScan), maxBytes),
+                System.Text.Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+            var lines = new List<string>();
+            var line = new System.Text.StringBuilder();
+            var buffer = new char[4096];
+            bool cr = false;
+            int n;
+            while ((n = reader.Read(buffer, 0, buffer.Length)) > 0)
+            {
+                for (int i = 0; i < n; i++)
+                {
+                    char c = buffer[i];
+                    if (cr && c == '\n') { cr = false; continue; }
+                    cr = c == '\r';
+                    if (c is '\n' or '\r')
+                    {
+                        lines.Add(line.ToString());
+                        line.Clear();
+                    }
+                    else if (line.Length == MaxLineChars)
+                        throw new DatasetException(FormattableString.Invariant($"{manifestPath} line {lines.Count + 1}: longer than {MaxLineChars:N0} characters, so not a manifest row (path,label[,split])."));
+                    else
+                        line.Append(c);
+                }
+            }
+            if (line.Length > 0)
+                lines.Add(line.ToString());
+            return lines;
+        }
+        catch (CapExceededException e)
+        {
+            throw new DatasetException(FormattableString.Invariant($"{manifestPath}: more than the manifest limit of {maxBytes:N0} bytes (DatasetOptions.MaxManifestBytes)."), e);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new DatasetException($"{manifestPath}: cannot be read ({e.Message}).", e);
+        }
     }
 
     private static bool IsHeader(List<string> fields) =>

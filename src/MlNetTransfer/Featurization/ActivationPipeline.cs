@@ -338,4 +338,7 @@ internal sealed class ActivationPipeline : IDisposable
 internal static class ContentHash
 {
     public static string Of(ReadOnlySpan<byte> bytes) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes));
+
+    /// <summary>The same hash of a stream's content, read as it is hashed (no copy of the file in memory).</summary>
+    public static string Of(Stream stream) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream));
 }

@@ -47,6 +47,10 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
     private TrainedImageClassifier Train(ImageDataset dataset, ITorchSharpBackend? backend, IProgress<ProgressEvent>? progress, CancellationToken cancellationToken)
     {
         var head = _options.EffectiveHead;
+        // One image twice, in two splits or under two labels: used once, never in two splits, and said.
+        (dataset, var duplicates) = ExactDuplicates.Remove(dataset, _options.ImageChecks);
+        foreach (var duplicate in duplicates)
+            progress.Note(duplicate, warning: true);
         dataset.EnsureTrainable(_options.Data.MinImagesPerClass);
         progress?.Report(new DatasetLoaded(dataset));
         var graph = PrepareGraph(_options.ConvBase, dataset, progress);

@@ -95,6 +95,7 @@ public sealed record ImageClassifierTrainerOptions
     {
         Require(Data.ValidationFraction is > 0 and < 1, "Data.ValidationFraction", "must be between 0 and 1");
         Require(Data.MinImagesPerClass >= 1, "Data.MinImagesPerClass", "must be at least 1");
+        Require(Data.MaxManifestBytes >= 1, "Data.MaxManifestBytes", "must be at least 1");
         Require(ImageChecks.MaxPixels >= 64, "ImageChecks.MaxPixels", "must be at least 64");
         Require(ImageChecks.MinSide >= 1, "ImageChecks.MinSide", "must be at least 1");
         Require(ImageChecks.MaxAspectRatio >= 1, "ImageChecks.MaxAspectRatio", "must be at least 1");
