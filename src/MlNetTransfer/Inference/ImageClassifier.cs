@@ -19,22 +19,39 @@ public sealed record ImagePrediction(string Path, string Label, float Probabilit
 /// (PredictionEngine is not thread-safe); use one per thread or <see cref="ImageClassifierPool"/>.
 /// Images are read by <see cref="ImageDecoder"/>, as in training (limits checked first, truncation detected, EXIF
 /// orientation applied), and handed to the model's steps after its own image loader; a zip whose loader is not ours
-/// is fed file paths. Disposing it deletes the ONNX files ML.NET unpacked to the temp folder.
+/// is fed file paths, after the same header checks. Disposing it deletes the ONNX files ML.NET unpacked to the temp folder.
 /// </summary>
 public sealed class ImageClassifier : IDisposable
 {
+    private readonly MLContext _ml;
     private readonly ITransformer _model;
+    private readonly DataViewSchema _inputSchema;
+    private readonly ITransformer? _afterLoader;
+    // False for a copy made by ShareModel: the classifier it was made from disposes the model.
+    private readonly bool _ownsModel;
     private readonly PredictionEngine<ModelInput, ModelOutput> _engine;
     private readonly PredictionEngine<DecodedInput, ModelOutput>? _imageEngine;
     private readonly ImageValidationOptions _validation;
 
-    private ImageClassifier(string path, ITransformer model, PredictionEngine<ModelInput, ModelOutput> engine, PredictionEngine<DecodedInput, ModelOutput>? imageEngine,
+    private ImageClassifier(string path, MLContext ml, ITransformer model, DataViewSchema inputSchema, ITransformer? afterLoader, bool ownsModel,
         IReadOnlyList<string> classes, ModelMetadata? metadata, ImageValidationOptions validation)
     {
         ModelPath = path;
+        _ml = ml;
         _model = model;
-        _engine = engine;
-        _imageEngine = imageEngine;
+        _inputSchema = inputSchema;
+        _afterLoader = afterLoader;
+        _ownsModel = ownsModel;
+        _engine = ml.Model.CreatePredictionEngine<ModelInput, ModelOutput>(model, inputSchema);
+        try
+        {
+            _imageEngine = afterLoader is null ? null : ml.Model.CreatePredictionEngine<DecodedInput, ModelOutput>(afterLoader);
+        }
+        catch
+        {
+            _engine.Dispose();
+            throw;
+        }
         Classes = classes;
         Metadata = metadata;
         _validation = validation;
@@ -65,9 +82,7 @@ public sealed class ImageClassifier : IDisposable
             var classes = names.DenseValues().Select(n => n.ToString()).ToList();
             if (metadata is not null && !classes.SequenceEqual(metadata.Classes))
                 throw new ModelLoadException($"'{path}': the classes in its metadata do not match the model's; the file was altered.");
-            var engine = ml.Model.CreatePredictionEngine<ModelInput, ModelOutput>(model, inputSchema);
-            var imageEngine = AfterImageLoader(model, output) is { } rest ? ml.Model.CreatePredictionEngine<DecodedInput, ModelOutput>(rest) : null;
-            return new ImageClassifier(path, model, engine, imageEngine, classes, metadata, validation ?? new ImageValidationOptions());
+            return new ImageClassifier(path, ml, model, inputSchema, AfterImageLoader(model, output), ownsModel: true, classes, metadata, validation ?? new ImageValidationOptions());
         }
         catch
         {
@@ -93,6 +108,11 @@ public sealed class ImageClassifier : IDisposable
         }
         else
         {
+            // The zip's own loader decodes whatever size the header claims: the limits are checked here first.
+            var (bytes, unreadable) = ImageDecoder.ReadFile(full, _validation);
+            var rejection = unreadable ?? ImageDecoder.ReadHeader(bytes!, _validation).Rejection;
+            if (rejection is not null)
+                throw new ImageReadException(full, rejection);
             try
             {
                 output = _engine.Predict(new ModelInput { ImagePath = full });
@@ -106,11 +126,20 @@ public sealed class ImageClassifier : IDisposable
         return new ImagePrediction(full, output.PredictedLabel, scores[0].Score, scores);
     }
 
+    /// <summary>
+    /// A classifier for another thread over this one's loaded model: its own prediction engines, the same ONNX Runtime
+    /// session (whose runs are thread-safe), so a copy costs no second model in memory. Make copies one at a time
+    /// (they share one MLContext), and dispose them before this one, which owns the model.
+    /// </summary>
+    internal ImageClassifier ShareModel() =>
+        new(ModelPath, _ml, _model, _inputSchema, _afterLoader, ownsModel: false, Classes, Metadata, _validation);
+
     public void Dispose()
     {
         _imageEngine?.Dispose();
         _engine.Dispose();
-        (_model as IDisposable)?.Dispose();
+        if (_ownsModel)
+            (_model as IDisposable)?.Dispose();
     }
 
     /// <summary>The model's steps after its image loader, if the loader writes the column our pipeline names.</summary>
@@ -135,7 +164,7 @@ public sealed class ImageClassifier : IDisposable
     }
 }
 
-/// <summary>An image that could not be read, with the file and the reason.</summary>
+/// <summary>An image that could not be read, with the file and the reason (<see cref="Reason"/>: one clause, no file name).</summary>
 public sealed class ImageReadException(string path, string reason, Exception? inner = null)
     : Exception($"{path}: {reason}", inner)
 {
