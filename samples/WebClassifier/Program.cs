@@ -1,6 +1,8 @@
-// A web app as a customer writes it: ASP.NET Core minimal API + the stock ML.NET packages (Microsoft.ML,
-// ImageAnalytics, OnnxTransformer, OnnxRuntime). It serves a model zip that MlNetTransfer saved; nothing here knows
-// MlNetTransfer.
+// A web app as a customer writes it: an ASP.NET Core minimal API serving a model zip that MlNetTransfer saved. The zip
+// loads with the stock ML.NET packages alone (tests/StockConsumer proves it), but an upload is hostile input: the app
+// predicts through MlNetTransfer's ImageClassifierPool, so that each image meets the library's one reader, with the
+// same limits as training (the header is checked before any pixel is decoded, truncation is caught, EXIF orientation
+// is applied), and only as many images are decoded at once as there are engines.
 //
 //   dotnet run --project samples/WebClassifier -- --model model.zip --urls http://127.0.0.1:5080
 //
@@ -10,7 +12,9 @@
 //   GET  /health        -> ok
 //   GET  /              -> a page to try it in a browser
 using System.Reflection;
+using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http.Features;
+using MlNetTransfer.Inference;
 using WebClassifier;
 
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions
@@ -41,11 +45,14 @@ if (string.IsNullOrEmpty(builder.Configuration["urls"]))
 builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = Uploads.MaxRequestBytes);
 builder.Services.Configure<FormOptions>(form => form.MultipartBodyLengthLimit = Uploads.MaxRequestBytes);
 
-EnginePool pool;
+ImageClassifierPool pool;
 try
 {
+    // Each engine decodes one image at a time, so this also bounds the decodes at once; more requests wait.
     var engines = builder.Configuration.GetValue<int>("Model:Engines");
-    pool = new EnginePool(modelPath, engines > 0 ? engines : Environment.ProcessorCount);
+    pool = new ImageClassifierPool(modelPath, engines > 0 ? engines : Environment.ProcessorCount);
+    // Loads the first engine now: a file that is not a model stops the app here, not at the first request.
+    _ = pool.Classes;
 }
 catch (Exception e)
 {
@@ -58,29 +65,44 @@ try
     builder.Services.AddSingleton(pool);
     var app = builder.Build();
 
-    // Anything unexpected: a JSON error and a log entry, never a stack trace to the client.
-    app.UseExceptionHandler(handler => handler.Run(context =>
-        context.Response.WriteAsJsonAsync(new ErrorBody("The server failed to handle the request; see its log."))));
+    // Anything unexpected: a JSON error and a log entry, never a stack trace to the client. A request that Kestrel
+    // found bad (a body cut short, too slow, too large) keeps Kestrel's client-error status instead of a 500.
+    app.UseExceptionHandler(new ExceptionHandlerOptions
+    {
+        StatusCodeSelector = e => e is BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status500InternalServerError,
+        ExceptionHandler = context => context.Response.WriteAsJsonAsync(new ErrorBody(
+            context.Features.Get<IExceptionHandlerFeature>()?.Error is BadHttpRequestException
+                ? Uploads.UnreadableBody
+                : "The server failed to handle the request; see its log.")),
+    });
 
     app.MapGet("/", () => Results.Content(Page.Html, "text/html; charset=utf-8"));
 
     app.MapGet("/health", () => "ok");
 
-    app.MapGet("/api/info", (EnginePool engines) => new ModelInfo(Path.GetFileName(engines.ModelPath), engines.Classes));
+    app.MapGet("/api/info", (ImageClassifierPool classifiers) => new ModelInfo(Path.GetFileName(classifiers.ModelPath), classifiers.Classes));
 
-    app.MapPost("/api/predict", async (HttpRequest request, EnginePool engines, ILogger<Program> log, CancellationToken cancellationToken) =>
+    app.MapPost("/api/predict", async (HttpRequest request, ImageClassifierPool classifiers, ILogger<Program> log, CancellationToken cancellationToken) =>
     {
         string? image = null;
         try
         {
             image = await Uploads.SaveToTempFileAsync(request, cancellationToken);
-            Upright.Apply(image);
-            return Results.Ok(await engines.PredictAsync(image, cancellationToken));
+            var prediction = await classifiers.PredictAsync(image, cancellationToken);
+            // Not the library's record as is: its Path is the server's temp file.
+            return Results.Ok(new PredictionBody(prediction.Label, prediction.Probability, prediction.Scores));
         }
         catch (BadUploadException e)
         {
-            log.LogInformation("Rejected an upload: {Reason}", e.Message);
-            return Results.BadRequest(new ErrorBody(e.Message));
+            log.LogInformation("Rejected an upload ({Status}): {Reason}", e.StatusCode, e.Message);
+            return Results.Json(new ErrorBody(e.Message), statusCode: e.StatusCode);
+        }
+        catch (ImageReadException e)
+        {
+            // The library's reader refused the image (a limit, corrupt or truncated data): its reason, as one sentence.
+            var sentence = $"The image was refused: {e.Reason.TrimEnd('.')}.";
+            log.LogInformation("Rejected an upload: {Reason}", sentence);
+            return Results.BadRequest(new ErrorBody(sentence));
         }
         finally
         {
@@ -95,12 +117,15 @@ try
 }
 finally
 {
-    // After the server has stopped (Ctrl+C, SIGTERM): dispose the engines and the model, so that ML.NET deletes the
-    // ONNX file it unpacked to the temp folder.
+    // After the server has stopped (Ctrl+C, SIGTERM): dispose the engines and their models, so that ML.NET deletes the
+    // ONNX files it unpacked to the temp folder.
     pool.Dispose();
 }
 
 public sealed record ErrorBody(string Error);
+
+/// <summary>What the API answers: the best label, its probability, and every class's score, best first.</summary>
+public sealed record PredictionBody(string Label, float Probability, IReadOnlyList<LabelScore> Scores);
 
 public sealed record ModelInfo(string Model, IReadOnlyList<string> Classes);
 

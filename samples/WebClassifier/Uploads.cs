@@ -2,13 +2,20 @@ using Microsoft.AspNetCore.Http.Features;
 
 namespace WebClassifier;
 
-/// <summary>A request whose image cannot be used; its message is one sentence for the client (HTTP 400).</summary>
-public sealed class BadUploadException(string message, Exception? inner = null) : Exception(message, inner);
+/// <summary>
+/// A request whose image cannot be used; its message is one sentence for the client, its status a client error (400,
+/// or what Kestrel gave: 408 for a body that stopped arriving).
+/// </summary>
+public sealed class BadUploadException(string message, Exception? inner = null, int statusCode = StatusCodes.Status400BadRequest) : Exception(message, inner)
+{
+    public int StatusCode { get; } = statusCode;
+}
 
 /// <summary>
 /// Takes the image out of a request (multipart/form-data field <c>image</c>, or the raw body with an image/* content
-/// type), checks it is a JPEG, PNG or BMP of at most 20 MB by its first bytes, and saves it to a temp file, because
-/// ML.NET's LoadImages reads image files by path. The caller deletes the file.
+/// type), checks it is a JPEG, PNG or BMP of at most 20 MB by its first bytes (to answer a wrong file in the client's
+/// terms), and saves it to a temp file with the matching extension, because the classifier reads image files by path.
+/// A body that is cut short or malformed is a client error here, never a 500. The caller deletes the file.
 /// </summary>
 public static class Uploads
 {
@@ -26,6 +33,13 @@ public static class Uploads
 
     private const string Empty = "The image is empty (0 bytes).";
 
+    /// <summary>A body Kestrel could not read (ended before its Content-Length, or malformed framing).</summary>
+    public const string UnreadableBody = "The request body could not be read: it ended before its Content-Length or is malformed.";
+
+    private const string TooSlow = "The request body stopped arriving before its Content-Length was reached.";
+
+    private const string CutMultipart = "The multipart/form-data body ends before its closing boundary.";
+
     /// <summary>Saves the request's image to a new temp file and returns its path; throws <see cref="BadUploadException"/>.</summary>
     public static async Task<string> SaveToTempFileAsync(HttpRequest request, CancellationToken cancellationToken)
     {
@@ -40,6 +54,10 @@ public static class Uploads
             {
                 form = await request.ReadFormAsync(cancellationToken);
             }
+            catch (BadHttpRequestException e)
+            {
+                throw FromKestrel(e);
+            }
             catch (InvalidDataException e) when (e.Message.Contains("limit", StringComparison.OrdinalIgnoreCase))
             {
                 throw new BadUploadException(TooLarge, e);
@@ -48,9 +66,10 @@ public static class Uploads
             {
                 throw new BadUploadException("The multipart/form-data body is malformed.", e);
             }
-            catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+            catch (IOException e) when (!cancellationToken.IsCancellationRequested)
             {
-                throw new BadUploadException(TooLarge, e);
+                // The multipart reader's "Unexpected end of Stream": the whole body came, the last part's boundary did not.
+                throw new BadUploadException(CutMultipart, e);
             }
             var file = form.Files.GetFile(FieldName)
                 ?? throw new BadUploadException($"The form has no file in the field '{FieldName}'.");
@@ -73,11 +92,20 @@ public static class Uploads
         {
             return await CopyToTempFileAsync(request.Body, cancellationToken);
         }
-        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        catch (BadHttpRequestException e)
         {
-            throw new BadUploadException(TooLarge, e);
+            throw FromKestrel(e);
         }
     }
+
+    /// <summary>Kestrel's verdict on the body: too large stays this app's 400 with the size limit; others keep Kestrel's client-error status (408 too slow, 400 cut short).</summary>
+    private static BadUploadException FromKestrel(BadHttpRequestException e) => e.StatusCode switch
+    {
+        StatusCodes.Status413PayloadTooLarge => new BadUploadException(TooLarge, e),
+        StatusCodes.Status408RequestTimeout => new BadUploadException(TooSlow, e, e.StatusCode),
+        >= 400 and < 500 => new BadUploadException(UnreadableBody, e, e.StatusCode),
+        _ => new BadUploadException(UnreadableBody, e),
+    };
 
     private static async Task<string> CopyToTempFileAsync(Stream source, CancellationToken cancellationToken)
     {

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using MlNetTransfer.Inference;
@@ -9,7 +10,7 @@ using MlNetTransfer.Training;
 namespace MlNetTransfer.Tests;
 
 /// <summary>
-/// The web sample (samples/WebClassifier: ASP.NET Core + stock ML.NET packages) serving a model this library trained,
+/// The web sample (samples/WebClassifier: ASP.NET Core + the library's ImageClassifierPool) serving a model this library trained,
 /// run as its own process and used over HTTP and from its page in headless Chromium.
 /// </summary>
 public sealed class WebSampleTests : IClassFixture<WebSampleTests.ServedModel>
@@ -112,7 +113,7 @@ public sealed class WebSampleTests : IClassFixture<WebSampleTests.ServedModel>
     [Fact]
     public async Task SidewaysPhoneJpegIsPredictedUprightAsTheLibraryDoes()
     {
-        // An EXIF-rotated JPEG: the sample turns it upright before ML.NET's loader (which ignores EXIF) sees it.
+        // An EXIF-rotated JPEG: the library's reader turns it upright before the model's steps see it (ML.NET's loader ignores EXIF).
         using var temp = new TestData.TempFolder();
         var sideways = temp.File("sideways.jpg");
         File.WriteAllBytes(sideways, BadImages.WithExifOrientation(BadImages.AsymmetricJpeg(), 6));
@@ -168,7 +169,7 @@ public sealed class WebSampleTests : IClassFixture<WebSampleTests.ServedModel>
             ("an empty file", () => Form([], "empty.jpg"), "empty"),
             ("a form without the image field", () => Form(fashion, "x.png", field: "photo"), "'image'"),
             ("a GIF", () => Form(gif, "anim.gif"), "GIF"),
-            ("a PNG that does not decode", () => Form(undecodable, "cut.png"), "could not be decoded"),
+            ("a PNG that does not decode", () => Form(undecodable, "cut.png"), "corrupt"),
             ("an image just over 20 MB", () => Form(justTooLarge, "huge.jpg"), "20 MB"),
             ("a raw body just over 20 MB", () => Raw(justTooLarge, "image/jpeg"), "20 MB"),
             // Over the server's request body limit, refused from its Content-Length: a client that sends
@@ -206,6 +207,135 @@ public sealed class WebSampleTests : IClassFixture<WebSampleTests.ServedModel>
         AssertSameAnswer(_served.Expected[_served.TestImages[0]], await PostFormAsync(_served.TestImages[0]), _served.TestImages[0]);
         AssertNoUploadLeftBehind();
         Assert.DoesNotContain("Unhandled", _served.Server.Output);
+    }
+
+    [Fact]
+    public async Task PngHeaderClaiming30000x30000IsRefusedFromItsHeader()
+    {
+        // 74 bytes that a decoder would expand to 3.6 GB of pixels: the library's reader refuses it from the header.
+        // The client's timeout only keeps a regression from hanging the test run; it is not a speed check.
+        using var http = new HttpClient { BaseAddress = _served.Server.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        using var response = await http.PostAsync("api/predict", Form(BadImages.HeaderBombPng(30000), "bomb.png"));
+        var error = await ReadErrorAsync(response, "the 30000x30000 PNG header");
+        Assert.True(error.Contains("30000x30000") && error.Contains("megapixels") && error.Contains("limit of 50"), $"'{error}' does not name the size and the limit");
+        Assert.Equal("ok", await http.GetStringAsync("health"));
+    }
+
+    [Fact]
+    public async Task ThreeOversizedHeadersAtOnceAllGet400()
+    {
+        // Above the 50-megapixel limit but modest, so that the code before the limit (which decoded them) did not
+        // take the machine down with it; samples/WebClassifier/hostile-uploads.sh sends the 30000x30000 and
+        // 20000x20000 ones and measures the server.
+        var uploads = new (string Name, Func<HttpContent> Content)[]
+        {
+            ("a 12000x12000 PNG header", () => Form(BadImages.HeaderBombPng(12000), "bomb.png")),
+            ("a 10000x10000 JPEG header", () => Form(BadImages.HeaderBombJpeg(10000, 10000), "bomb.jpg")),
+            ("a raw 9000x9000 PNG header", () => Raw(BadImages.HeaderBombPng(9000), "image/png")),
+        };
+        using var http = new HttpClient { BaseAddress = _served.Server.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+        var errors = await Task.WhenAll(uploads.Select(u => Task.Run(async () =>
+        {
+            using var response = await http.PostAsync("api/predict", u.Content());
+            return (u.Name, Error: await ReadErrorAsync(response, u.Name));
+        })));
+        foreach (var (name, error) in errors)
+            Assert.True(error.Contains("megapixels") && error.Contains("limit"), $"{name}: '{error}' does not name the limit");
+        Assert.Equal("ok", await http.GetStringAsync("health"));
+        AssertSameAnswer(_served.Expected[_served.TestImages[0]], await PostFormAsync(_served.TestImages[0]), _served.TestImages[0]);
+        AssertNoUploadLeftBehind();
+    }
+
+    [Fact]
+    public async Task MultipartBodyCutBeforeItsClosingBoundaryGets400()
+    {
+        var png = await File.ReadAllBytesAsync(_served.TestImages[0]);
+        var partHeaders = "--cut\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n"u8.ToArray();
+        var cases = new (string Name, byte[] Body)[]
+        {
+            ("cut inside the file", [.. partHeaders, .. png.AsSpan(0, png.Length / 2)]),
+            ("cut after the file, before its boundary", [.. partHeaders, .. png]),
+            ("cut inside the part's headers", partHeaders[..30]),
+        };
+        foreach (var (name, body) in cases)
+        {
+            // The Content-Length is right: the body is whole, the multipart in it is not.
+            var content = new ByteArrayContent(body);
+            content.Headers.ContentType = MediaTypeHeaderValue.Parse("multipart/form-data; boundary=cut");
+            using var response = await _served.Http.PostAsync("api/predict", content);
+            var error = await ReadErrorAsync(response, name);
+            Assert.True(error.Contains("multipart", StringComparison.OrdinalIgnoreCase), $"{name}: '{error}'");
+        }
+        Assert.Equal("ok", await _served.Http.GetStringAsync("health"));
+        AssertNoUploadLeftBehind();
+    }
+
+    [Fact]
+    public async Task BodyShorterThanItsContentLengthGets400Or408()
+    {
+        var png = await File.ReadAllBytesAsync(_served.TestImages[0]);
+        var part = "--cut\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n"u8.ToArray();
+        var cases = new (string Name, string ContentType, byte[] Sent, bool HalfClose)[]
+        {
+            // The client stops sending and waits: Kestrel's minimum body data rate ends the wait.
+            ("a form that stops", "multipart/form-data; boundary=cut", [.. part, .. png.AsSpan(0, 100)], false),
+            ("a raw image that stops", "image/png", png[..100], false),
+            // The client stops sending and closes its side: the body ends early.
+            ("a form whose client closes its side", "multipart/form-data; boundary=cut", [.. part, .. png.AsSpan(0, 100)], true),
+            ("a raw image whose client closes its side", "image/png", png[..100], true),
+        };
+        foreach (var (name, contentType, sent, halfClose) in cases)
+        {
+            var (status, text) = await SendShortBodyAsync(contentType, claimed: sent.Length + 50_000, sent, halfClose);
+            // A client that closed its side may find the connection closed without an answer; any answer is a client error.
+            Assert.True(status is 400 or 408 || (halfClose && status is null), $"{name}: {(status is null ? "no answer" : $"HTTP {status}")}\n{text}");
+        }
+        Assert.Equal("ok", await _served.Http.GetStringAsync("health"));
+        AssertSameAnswer(_served.Expected[_served.TestImages[0]], await PostFormAsync(_served.TestImages[0]), _served.TestImages[0]);
+        AssertNoUploadLeftBehind();
+        Assert.DoesNotContain("An unhandled exception", _served.Server.Output);
+    }
+
+    /// <summary>Sends a request whose body is shorter than its Content-Length, over a raw socket; the status of the answer, or null.</summary>
+    private async Task<(int? Status, string Text)> SendShortBodyAsync(string contentType, int claimed, byte[] sent, bool halfClose)
+    {
+        var address = _served.Server.BaseAddress;
+        using var client = new TcpClient();
+        await client.ConnectAsync(address.Host, address.Port);
+        var stream = client.GetStream();
+        var head = $"POST /api/predict HTTP/1.1\r\nHost: {address.Authority}\r\nContent-Type: {contentType}\r\nContent-Length: {claimed}\r\n\r\n";
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(head));
+        await stream.WriteAsync(sent);
+        if (halfClose)
+            client.Client.Shutdown(SocketShutdown.Send);
+        // A hang guard well above Kestrel's minimum-data-rate grace period (5 s).
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var received = new MemoryStream();
+        var buffer = new byte[4096];
+        try
+        {
+            int read;
+            while ((read = await stream.ReadAsync(buffer, timeout.Token)) > 0)
+                received.Write(buffer, 0, read);
+        }
+        catch (IOException)
+        {
+            // Reset by the server after its answer, or instead of one.
+        }
+        var text = Encoding.UTF8.GetString(received.ToArray());
+        var statusLine = text.Split("\r\n", 2)[0].Split(' ');
+        return (statusLine.Length >= 2 && statusLine[0].StartsWith("HTTP/1.", StringComparison.Ordinal) && int.TryParse(statusLine[1], out var status) ? status : null, text);
+    }
+
+    /// <summary>The error sentence of a 400 answer (JSON, one sentence); fails the test on anything else.</summary>
+    private static async Task<string> ReadErrorAsync(HttpResponseMessage response, string name)
+    {
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"{name}: HTTP {(int)response.StatusCode} {text}");
+        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+        var error = JsonDocument.Parse(text).RootElement.GetProperty("error").GetString()!;
+        Assert.True(error.EndsWith('.') && !error.Contains('\n') && !error.Contains("Exception") && !error.Contains("   at "), $"{name}: '{error}'");
+        return error;
     }
 
     [Fact]

@@ -19,27 +19,41 @@ public sealed record ImagePrediction(string Path, string Label, float Probabilit
 /// (PredictionEngine is not thread-safe); use one per thread or <see cref="ImageClassifierPool"/>.
 /// Images are read by <see cref="ImageDecoder"/>, as in training (limits checked first, truncation detected, EXIF
 /// orientation applied), and handed to the model's steps after its own image loader; a zip whose loader is not ours
-/// is fed file paths. Disposing it deletes the ONNX files ML.NET unpacked to the temp folder.
+/// is fed file paths, after the same header checks. Disposing it deletes the ONNX files ML.NET unpacked to the temp folder.
 /// </summary>
 public sealed class ImageClassifier : IDisposable
 {
+    private readonly MLContext _ml;
     private readonly ModelPackage _package;
+    private readonly ITransformer? _afterLoader;
+    // False for a copy made by ShareModel: the classifier it was made from disposes the model.
+    private readonly bool _ownsModel;
     private readonly PredictionEngine<ModelInput, ModelOutput> _engine;
     private readonly PredictionEngine<DecodedInput, ModelOutput>? _imageEngine;
     private readonly ImageValidationOptions _validation;
 
-    private ImageClassifier(ModelPackage package, PredictionEngine<ModelInput, ModelOutput> engine, PredictionEngine<DecodedInput, ModelOutput>? imageEngine,
-        ImageValidationOptions validation)
+    private ImageClassifier(MLContext ml, ModelPackage package, ITransformer? afterLoader, bool ownsModel, ImageValidationOptions validation)
     {
+        _ml = ml;
         _package = package;
-        _engine = engine;
-        _imageEngine = imageEngine;
+        _afterLoader = afterLoader;
+        _ownsModel = ownsModel;
+        _engine = ml.Model.CreatePredictionEngine<ModelInput, ModelOutput>(package.Model, package.InputSchema);
+        try
+        {
+            _imageEngine = afterLoader is null ? null : ml.Model.CreatePredictionEngine<DecodedInput, ModelOutput>(afterLoader);
+        }
+        catch
+        {
+            _engine.Dispose();
+            throw;
+        }
         _validation = validation;
     }
 
     public string ModelPath => _package.Path;
 
-    /// <summary>Class names in score order (from the model's Score slot names).</summary>
+    /// <summary>Class names in score order (from the model's Score slot names, checked against its metadata).</summary>
     public IReadOnlyList<string> Classes => _package.Classes;
 
     /// <summary>Our metadata, null for a zip made by other tools.</summary>
@@ -56,15 +70,13 @@ public sealed class ImageClassifier : IDisposable
         var package = ModelArchive.Open(path, ml);
         try
         {
-            var engine = ml.Model.CreatePredictionEngine<ModelInput, ModelOutput>(package.Model, package.InputSchema);
             var output = package.Model.GetOutputSchema(package.InputSchema);
-            var imageEngine = AfterImageLoader(package.Model, output) is { } rest ? ml.Model.CreatePredictionEngine<DecodedInput, ModelOutput>(rest) : null;
-            return new ImageClassifier(package, engine, imageEngine, validation ?? new ImageValidationOptions());
+            return new ImageClassifier(ml, package, AfterImageLoader(package.Model, output), ownsModel: true, validation ?? new ImageValidationOptions());
         }
-        catch (Exception e) when (e is not ModelLoadException and not OperationCanceledException)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
             package.Dispose();
-            throw new ModelLoadException($"'{package.Path}': ML.NET cannot make a prediction engine of it ({IO.PrintableText.Escape(e.Message)}).", e);
+            throw e is ModelLoadException ? e : new ModelLoadException($"'{package.Path}': ML.NET cannot make a prediction engine of it ({IO.PrintableText.Escape(e.Message)}).", e);
         }
     }
 
@@ -85,6 +97,11 @@ public sealed class ImageClassifier : IDisposable
         }
         else
         {
+            // The zip's own loader decodes whatever size the header claims: the limits are checked here first.
+            var (bytes, unreadable) = ImageDecoder.ReadFile(full, _validation);
+            var rejection = unreadable ?? ImageDecoder.ReadHeader(bytes!, _validation).Rejection;
+            if (rejection is not null)
+                throw new ImageReadException(full, rejection);
             try
             {
                 output = _engine.Predict(new ModelInput { ImagePath = full });
@@ -98,11 +115,20 @@ public sealed class ImageClassifier : IDisposable
         return new ImagePrediction(full, output.PredictedLabel, scores[0].Score, scores);
     }
 
+    /// <summary>
+    /// A classifier for another thread over this one's loaded model: its own prediction engines, the same ONNX Runtime
+    /// session (whose runs are thread-safe), so a copy costs no second model in memory. Make copies one at a time
+    /// (they share one MLContext), and dispose them before this one, which owns the model.
+    /// </summary>
+    internal ImageClassifier ShareModel() =>
+        new(_ml, _package, _afterLoader, ownsModel: false, _validation);
+
     public void Dispose()
     {
         _imageEngine?.Dispose();
         _engine.Dispose();
-        _package.Dispose();
+        if (_ownsModel)
+            _package.Dispose();
     }
 
     /// <summary>The model's steps after its image loader, if the loader writes the column our pipeline names.</summary>
@@ -127,7 +153,7 @@ public sealed class ImageClassifier : IDisposable
     }
 }
 
-/// <summary>An image that could not be read, with the file and the reason.</summary>
+/// <summary>An image that could not be read, with the file and the reason (<see cref="Reason"/>: one clause, no file name).</summary>
 public sealed class ImageReadException(string path, string reason, Exception? inner = null)
     : Exception($"{path}: {reason}", inner)
 {

@@ -1,35 +1,62 @@
 using System.Collections.Concurrent;
+using MlNetTransfer.Data;
 
 namespace MlNetTransfer.Inference;
 
 /// <summary>
 /// A pool of <see cref="ImageClassifier"/>s for multi-threaded use (PredictionEngine is not thread-safe): a thread takes
-/// one, predicts, and gives it back. Each loaded copy holds its own ONNX Runtime session.
+/// one, predicts, and gives it back. The model is loaded once; each copy has its own prediction engines over the one
+/// ONNX Runtime session, so more copies cost little memory. At most <c>maxSize</c> predictions run at once, so at most
+/// that many images are being decoded; more callers wait their turn. Every copy reads images through the same checks
+/// as training (<c>validation</c>): a file whose header breaks a limit is refused before it is decoded.
 /// </summary>
-public sealed class ImageClassifierPool(string modelPath, int? maxSize = null) : IDisposable
+/// <param name="modelPath">The model zip.</param>
+/// <param name="maxSize">The most copies (engine sets over the one model), and so the most predictions at once; default the number of cores.</param>
+/// <param name="validation">What counts as a bad image; default <see cref="ImageValidationOptions"/>.</param>
+public sealed class ImageClassifierPool(string modelPath, int? maxSize = null, ImageValidationOptions? validation = null) : IDisposable
 {
     private readonly ConcurrentBag<ImageClassifier> _idle = [];
-    private readonly SemaphoreSlim _slots = new(maxSize ?? Environment.ProcessorCount);
+    private readonly SemaphoreSlim _slots = new(Math.Max(1, maxSize ?? Environment.ProcessorCount));
     private readonly ConcurrentBag<ImageClassifier> _all = [];
+    private readonly Lock _loading = new();
+    // The copy that loaded the model and owns it; the others share it.
+    private ImageClassifier? _owner;
+    private IReadOnlyList<string>? _classes;
 
+    /// <summary>The model zip this pool serves.</summary>
+    public string ModelPath => modelPath;
+
+    /// <summary>
+    /// Class names in score order. The first read loads one copy of the model (so a file that is not a model throws
+    /// here, as <see cref="ImageClassifier.Load"/> does); predictions reuse it.
+    /// </summary>
+    public IReadOnlyList<string> Classes
+    {
+        get
+        {
+            if (_classes is null)
+            {
+                _slots.Wait();
+                try
+                {
+                    _classes = Use(c => c.Classes);
+                }
+                finally
+                {
+                    _slots.Release();
+                }
+            }
+            return _classes;
+        }
+    }
+
+    /// <summary>Predicts one image, waiting for a free copy. Throws <see cref="ImageReadException"/> if it cannot be read.</summary>
     public ImagePrediction Predict(string imagePath)
     {
         _slots.Wait();
         try
         {
-            if (!_idle.TryTake(out var classifier))
-            {
-                classifier = ImageClassifier.Load(modelPath);
-                _all.Add(classifier);
-            }
-            try
-            {
-                return classifier.Predict(imagePath);
-            }
-            finally
-            {
-                _idle.Add(classifier);
-            }
+            return Use(c => c.Predict(imagePath));
         }
         finally
         {
@@ -37,10 +64,61 @@ public sealed class ImageClassifierPool(string modelPath, int? maxSize = null) :
         }
     }
 
+    /// <summary>
+    /// As <see cref="Predict"/>, but the wait for a free copy is asynchronous and ends with
+    /// <see cref="OperationCanceledException"/> when <paramref name="cancellationToken"/> is cancelled (a server's
+    /// request aborted); the prediction itself runs on the calling thread once a copy is free.
+    /// </summary>
+    public async Task<ImagePrediction> PredictAsync(string imagePath, CancellationToken cancellationToken = default)
+    {
+        await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return Use(c => c.Predict(imagePath));
+        }
+        finally
+        {
+            _slots.Release();
+        }
+    }
+
+    /// <summary>Runs <paramref name="action"/> on an idle copy, loading one if there is none; the caller holds a slot.</summary>
+    private T Use<T>(Func<ImageClassifier, T> action)
+    {
+        if (!_idle.TryTake(out var classifier))
+        {
+            classifier = NewCopy();
+            _all.Add(classifier);
+        }
+        try
+        {
+            return action(classifier);
+        }
+        finally
+        {
+            _idle.Add(classifier);
+        }
+    }
+
+    /// <summary>The first call loads the model (a failed load is tried again by the next caller); later ones share it.</summary>
+    private ImageClassifier NewCopy()
+    {
+        // One at a time: copies share the owner's MLContext.
+        lock (_loading)
+        {
+            if (_owner is null)
+                return _owner = ImageClassifier.Load(modelPath, validation: validation);
+            return _owner.ShareModel();
+        }
+    }
+
     public void Dispose()
     {
+        // The copies before the one that owns the model.
         foreach (var c in _all)
-            c.Dispose();
+            if (!ReferenceEquals(c, _owner))
+                c.Dispose();
+        _owner?.Dispose();
         _slots.Dispose();
     }
 }

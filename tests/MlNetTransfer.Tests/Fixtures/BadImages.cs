@@ -61,6 +61,25 @@ public static class BadImages
         return png.ToArray();
     }
 
+    /// <summary>
+    /// A small real JPEG whose baseline frame header (SOF0) is patched to claim <paramref name="width"/> x
+    /// <paramref name="height"/>: a few KB of file that a decoder would expand to the full size.
+    /// </summary>
+    public static byte[] HeaderBombJpeg(int width = 20000, int height = 20000)
+    {
+        var jpeg = AsymmetricJpeg();
+        for (int i = 2; i + 8 < jpeg.Length; i++)
+        {
+            if (jpeg[i] != 0xFF || jpeg[i + 1] != 0xC0)
+                continue;
+            // FF C0, length (2), precision (1), height (2), width (2).
+            (jpeg[i + 5], jpeg[i + 6]) = ((byte)(height >> 8), (byte)height);
+            (jpeg[i + 7], jpeg[i + 8]) = ((byte)(width >> 8), (byte)width);
+            return jpeg;
+        }
+        throw new InvalidOperationException("the encoder wrote no baseline SOF0 segment");
+    }
+
     /// <summary>A solid PNG of any size (1x1, 400x8, ...).</summary>
     public static byte[] Png(int width, int height)
     {
