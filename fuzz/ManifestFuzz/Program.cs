@@ -67,8 +67,19 @@ public static class Program
             outcome = "refused: " + e.Message;
         }
 
-        // ReadPaths (predict's reader) refuses nothing: it returns the first column of every row as a full path.
-        var paths = ManifestReader.ReadPaths(manifest);
+        // ReadPaths (predict's reader) returns the first column of every row as a full path, or refuses the manifest
+        // (not a regular file, too large, a line too long, a path no file system takes) with a DatasetException naming it.
+        List<string> paths;
+        try
+        {
+            paths = ManifestReader.ReadPaths(manifest);
+        }
+        catch (DatasetException e)
+        {
+            if (string.IsNullOrWhiteSpace(e.Message) || !e.Message.Contains(manifest, StringComparison.Ordinal))
+                throw new InvalidOperationException($"contract: ReadPaths's DatasetException does not name the manifest: {e.Message}");
+            return $"{ext}: {outcome}; ReadPaths refused: {e.Message}";
+        }
         if (paths is null)
             throw new InvalidOperationException("contract: ReadPaths returned null");
         foreach (var p in paths)

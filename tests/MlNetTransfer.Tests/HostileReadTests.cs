@@ -48,4 +48,20 @@ public sealed class HostileReadTests
         using var accepted = DecodeWithin(padded, new ImageValidationOptions()).Image;
         Assert.NotNull(accepted);
     }
+
+    [Fact]
+    public void AManifestRowWithANulInItsPathIsOneErrorNamingTheLine()
+    {
+        // Found by fuzz/run.sh manifest: Path.GetFullPath threw ArgumentException out of both readers.
+        using var temp = new TestData.TempFolder();
+        var manifest = temp.File("m.tsv");
+        File.Copy(Directory.GetFiles(Path.Combine(TestData.FashionSample, "train", "bag")).Order(StringComparer.Ordinal).First(), temp.File("a.png"));
+        File.WriteAllText(manifest, "a.png\tcat\nfie@\0\0h\tdog\n");
+        var read = Assert.Throws<DatasetException>(() => ManifestReader.Read(manifest, new DatasetOptions()));
+        Assert.Contains($"{manifest} line 2", read.Message);
+        Assert.Contains("NUL", read.Message);
+        var paths = Assert.Throws<DatasetException>(() => ManifestReader.ReadPaths(manifest));
+        Assert.Contains($"{manifest} line 2", paths.Message);
+        Assert.Contains("NUL", paths.Message);
+    }
 }

@@ -34,7 +34,7 @@ internal static class ManifestReader
             string where = $"{manifestPath} line {i + 1}";
             if (fields.Count < 2 || fields[0].Length == 0 || fields[1].Length == 0)
                 throw new DatasetException($"{where}: expected 'path{delimiter}label', got '{line}'.");
-            var path = Path.GetFullPath(Path.IsPathRooted(fields[0]) ? fields[0] : Path.Combine(baseDir, fields[0]));
+            var path = Resolve(fields[0], baseDir, where);
             if (!File.Exists(path) && new FileInfo(path).LinkTarget is null)
                 throw new DatasetException($"{where}: '{fields[0]}' does not exist (relative paths resolve against {baseDir}).");
             DatasetSplit? split = fields.Count > 2 && fields[2].Length > 0 ? ParseSplit(fields[2], where) : null;
@@ -62,8 +62,10 @@ internal static class ManifestReader
         var baseDir = Path.GetDirectoryName(manifestPath)!;
         var paths = new List<string>();
         bool first = true;
+        int number = 0;
         foreach (var raw in ReadLines(manifestPath, (options ?? new DatasetOptions()).MaxManifestBytes))
         {
+            number++;
             var line = raw.Trim();
             if (line.Length == 0 || line.StartsWith('#'))
                 continue;
@@ -71,9 +73,24 @@ internal static class ManifestReader
             bool header = first && fields[0].ToLowerInvariant() is "path" or "imagepath" or "image" or "file" or "filename";
             first = false;
             if (!header && fields[0].Length > 0)
-                paths.Add(Path.GetFullPath(Path.IsPathRooted(fields[0]) ? fields[0] : Path.Combine(baseDir, fields[0])));
+                paths.Add(Resolve(fields[0], baseDir, $"{manifestPath} line {number}"));
         }
         return paths;
+    }
+
+    /// <summary>A row's path, absolute; a path no file system takes (a NUL inside) is an error naming the row.</summary>
+    private static string Resolve(string field, string baseDir, string where)
+    {
+        try
+        {
+            if (field.Contains('\0'))
+                throw new ArgumentException("a NUL character in the path");
+            return Path.GetFullPath(Path.IsPathRooted(field) ? field : Path.Combine(baseDir, field));
+        }
+        catch (Exception e) when (e is ArgumentException or PathTooLongException or NotSupportedException)
+        {
+            throw new DatasetException($"{where}: '{IO.PrintableText.Escape(field)}' is not a usable path ({e.Message}).", e);
+        }
     }
 
     /// <summary>Longest manifest line read, in characters: a row is a path and a label, and a file without line ends is no manifest.</summary>
