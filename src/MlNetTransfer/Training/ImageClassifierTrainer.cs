@@ -47,11 +47,7 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
     private TrainedImageClassifier Train(ImageDataset dataset, ITorchSharpBackend? backend, IProgress<ProgressEvent>? progress, CancellationToken cancellationToken)
     {
         var head = _options.EffectiveHead;
-        // One image twice, in two splits or under two labels: used once, never in two splits, and said.
-        (dataset, var duplicates) = ExactDuplicates.Remove(dataset, _options.ImageChecks);
-        foreach (var duplicate in duplicates)
-            progress.Note(duplicate, warning: true);
-        dataset.EnsureTrainable(_options.Data.MinImagesPerClass);
+        dataset = WithoutDuplicates(dataset, _options, progress);
         progress?.Report(new DatasetLoaded(dataset));
         var graph = PrepareGraph(_options.ConvBase, dataset, progress);
         var source = BaseSource.Of(graph, graph.BaseSha256 ?? FeaturizerGraphCache.FileHash(graph.Preset.RequireModelFile()));
@@ -125,7 +121,7 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
             var (weights, biases) = MaxEntHead.Read(package.Model) ?? throw new ModelLoadException($"'{modelZip}' has no maximum-entropy head to continue from.");
             warm = new HeadWeights(weights, biases, hiddenWeights, hiddenBiases);
         }
-        dataset.EnsureTrainable(effective.Data.MinImagesPerClass);
+        dataset = WithoutDuplicates(dataset, effective, progress);
         progress?.Report(new DatasetLoaded(dataset));
         progress.Note($"continuing from {modelZip} ({metadata.Mode}, {metadata.Classes.Count} classes)");
         var source = new BaseSource(preset, () => composed, null, metadata.ConvBase.FeatureLength, metadata.ConvBase.ModelSha256);
@@ -148,6 +144,16 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
         CancellationToken cancellationToken = default) =>
         FindLearningRate(dataset, range, PrepareRangeTest(range), progress, cancellationToken);
 
+    /// <summary>One image twice, in two splits or under two labels: used once, never in two splits, and said; then trainable.</summary>
+    private static ImageDataset WithoutDuplicates(ImageDataset dataset, ImageClassifierTrainerOptions options, IProgress<ProgressEvent>? progress)
+    {
+        (dataset, var duplicates) = ExactDuplicates.Remove(dataset, options.ImageChecks);
+        foreach (var duplicate in duplicates)
+            progress.Note(duplicate, warning: true);
+        dataset.EnsureTrainable(options.Data.MinImagesPerClass);
+        return dataset;
+    }
+
     private ITorchSharpBackend PrepareRangeTest(LearningRateRange? range)
     {
         _options.Validate(TrainerTask.FindLearningRate);
@@ -161,7 +167,7 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
         range ??= new LearningRateRange();
         // The range test is for TorchSharp heads: with the mode's default head unset, that is the softmax layer.
         var options = _options with { Head = _options.Head ?? HeadKind.TorchSharpSoftmax };
-        dataset.EnsureTrainable(options.Data.MinImagesPerClass);
+        dataset = WithoutDuplicates(dataset, options, progress);
         var graph = PrepareGraph(options.ConvBase, dataset, progress);
         using var run = TrainingRun.Start(options, dataset, BaseSource.Of(graph), options.EffectiveHead, progress, cancellationToken);
         var train = run.Featurize(run.Dataset.Train, run.TrainPlan, "featurize train", progress, cancellationToken);
