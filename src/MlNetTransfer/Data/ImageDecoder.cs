@@ -26,11 +26,14 @@ internal sealed record DecodedImage(MLImage? Image, ImageHeader? Header, string?
 internal static class ImageDecoder
 {
     /// <summary>Reads the header only, or returns why the file is not a usable image.</summary>
-    public static (ImageHeader? Header, string? Rejection) ReadHeader(byte[] bytes, ImageValidationOptions options)
+    public static (ImageHeader? Header, string? Rejection) ReadHeader(FileBytes bytes, ImageValidationOptions options) =>
+        ReadHeader(bytes.Pointer, bytes.Length, options);
+
+    private static (ImageHeader? Header, string? Rejection) ReadHeader(IntPtr data, int length, ImageValidationOptions options)
     {
-        if (Sniffed(bytes) is { } refused)
+        if (Sniffed(data, length) is { } refused)
             return (null, refused);
-        using var codec = CodecOver.Open(bytes);
+        using var codec = CodecOver.Open(data, length);
         return codec.Codec is null ? (null, $"corrupt image header ({Describe(codec.Result)})") : Check(codec.Codec, options);
     }
 
@@ -38,14 +41,17 @@ internal static class ImageDecoder
     public static DecodedImage Decode(string path, ImageValidationOptions options)
     {
         var (bytes, rejection) = ReadFile(path, options);
-        return bytes is null ? new DecodedImage(null, null, rejection, null) : Decode(bytes, options);
+        if (bytes is null)
+            return new DecodedImage(null, null, rejection, null);
+        using (bytes)
+            return Decode(bytes, options);
     }
 
     /// <summary>
     /// A file's bytes, read once (the one copy every later step shares), or why they cannot be had: not a regular file,
     /// above the file-size limit, unreadable, or changed while read. Never reads more than the limit.
     /// </summary>
-    public static (byte[]? Bytes, string? Rejection) ReadFile(string path, ImageValidationOptions options)
+    public static (FileBytes? Bytes, string? Rejection) ReadFile(string path, ImageValidationOptions options)
     {
         try
         {
@@ -68,11 +74,22 @@ internal static class ImageDecoder
                 return (null, NotRegular);
             if (length > options.MaxFileBytes)
                 return (null, TooLarge(length, options));
-            var bytes = new byte[length];
-            int read = stream.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false);
-            if (read != bytes.Length || stream.ReadByte() != -1)
-                return (null, "the file changed while it was read");
-            return (bytes, null);
+            var bytes = FileBytes.Allocate(length);
+            try
+            {
+                int read = stream.ReadAtLeast(bytes.Span, bytes.Length, throwOnEndOfStream: false);
+                if (read != bytes.Length || stream.ReadByte() != -1)
+                {
+                    bytes.Dispose();
+                    return (null, "the file changed while it was read");
+                }
+                return (bytes, null);
+            }
+            catch
+            {
+                bytes.Dispose();
+                throw;
+            }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -88,10 +105,26 @@ internal static class ImageDecoder
     /// <summary>As <see cref="Decode(string, ImageValidationOptions)"/>, from bytes (the fuzz target). The decoder reads <paramref name="bytes"/> in place.</summary>
     public static DecodedImage Decode(byte[] bytes, ImageValidationOptions options)
     {
-        if (Sniffed(bytes) is { } refused)
+        var pin = GCHandle.Alloc(bytes, GCHandleType.Pinned);
+        try
+        {
+            return Decode(pin.AddrOfPinnedObject(), bytes.Length, options);
+        }
+        finally
+        {
+            pin.Free();
+        }
+    }
+
+    /// <summary>As <see cref="Decode(string, ImageValidationOptions)"/>, from a file's bytes already read (read in place).</summary>
+    public static DecodedImage Decode(FileBytes bytes, ImageValidationOptions options) => Decode(bytes.Pointer, bytes.Length, options);
+
+    private static DecodedImage Decode(IntPtr data, int length, ImageValidationOptions options)
+    {
+        if (Sniffed(data, length) is { } refused)
             return new DecodedImage(null, null, refused, null);
-        // One codec over the caller's bytes (pinned, not copied) reads the header, checks it, then decodes.
-        using var opened = CodecOver.Open(bytes);
+        // One codec over the bytes (in place, not copied) reads the header, checks it, then decodes.
+        using var opened = CodecOver.Open(data, length);
         if (opened.Codec is not { } codec)
             return new DecodedImage(null, null, $"corrupt image header ({Describe(opened.Result)})", null);
         var (header, rejection) = Check(codec, options);
@@ -149,10 +182,10 @@ internal static class ImageDecoder
     }
 
     /// <summary>Why the first bytes are not a format this tool reads, or null.</summary>
-    private static string? Sniffed(byte[] bytes) =>
-        bytes.Length == 0 ? "empty file (0 bytes)"
+    private static unsafe string? Sniffed(IntPtr data, int length) =>
+        length == 0 ? "empty file (0 bytes)"
         // Only what the tool reads everywhere (and ML.NET's loader reads too): Skia would also decode GIF, WebP, ICO...
-        : ImageFileCheck.Sniff(bytes) is null ? "not an image this tool reads (JPEG, PNG or BMP)"
+        : ImageFileCheck.Sniff(new ReadOnlySpan<byte>((void*)data, Math.Min(length, 16))) is null ? "not an image this tool reads (JPEG, PNG or BMP)"
         : null;
 
     /// <summary>The header's size and orientation, checked against the limits before any pixel is decoded.</summary>
@@ -172,15 +205,13 @@ internal static class ImageDecoder
         return (header, null);
     }
 
-    /// <summary>A Skia codec reading a managed array in place: the array stays pinned until this is disposed.</summary>
+    /// <summary>A Skia codec reading memory in place (the caller keeps it alive and unmoved until this is disposed).</summary>
     private readonly struct CodecOver : IDisposable
     {
-        private readonly GCHandle _pin;
         private readonly SKData? _data;
 
-        private CodecOver(GCHandle pin, SKData? data, SKCodec? codec, SKCodecResult result)
+        private CodecOver(SKData? data, SKCodec? codec, SKCodecResult result)
         {
-            _pin = pin;
             _data = data;
             Codec = codec;
             Result = result;
@@ -190,24 +221,21 @@ internal static class ImageDecoder
 
         public SKCodecResult Result { get; }
 
-        public static CodecOver Open(byte[] bytes)
+        public static CodecOver Open(IntPtr bytes, int length)
         {
-            var pin = GCHandle.Alloc(bytes, GCHandleType.Pinned);
-            var data = SKData.Create(pin.AddrOfPinnedObject(), bytes.Length);
+            var data = SKData.Create(bytes, length);
             if (data is null)
-                return new CodecOver(pin, null, null, SKCodecResult.InvalidInput);
+                return new CodecOver(null, null, SKCodecResult.InvalidInput);
             // The stream refers to the data (no copy); the codec takes ownership of the stream.
             var codec = SKCodec.Create(new SKMemoryStream(data), out var result);
-            return new CodecOver(pin, data, codec, result);
+            return new CodecOver(data, codec, result);
         }
 
         public void Dispose()
         {
-            // The codec and the data refer to the pinned array: both go before the pin.
+            // The codec refers to the data, which refers to the caller's memory.
             Codec?.Dispose();
             _data?.Dispose();
-            if (_pin.IsAllocated)
-                _pin.Free();
         }
     }
 

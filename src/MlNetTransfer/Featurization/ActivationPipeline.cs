@@ -215,7 +215,13 @@ internal sealed class ActivationPipeline : IDisposable
             result.Rejection = readError;
             return result;
         }
-        result.ContentHash = ContentHash.Of(bytes);
+        using (bytes)
+            return Prepare(result, bytes, plan);
+    }
+
+    private PreparedImage Prepare(PreparedImage result, FileBytes bytes, ViewPlan plan)
+    {
+        result.ContentHash = ContentHash.Of(bytes.Span);
         result.Views = new float[plan.Count][];
         var missing = new List<int>();
         for (int v = 0; v < plan.Count; v++)

@@ -41,7 +41,11 @@ internal static class Int8ConvBase
         new Random(seed).Shuffle(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(chosen));
         chosen = chosen.Take(options.CalibrationImages).ToList();
 
-        var hashes = chosen.Select(i => ImageDecoder.ReadFile(i.Path, validation).Bytes is { } b ? ContentHash.Of(b) : "-").ToList();
+        var hashes = chosen.Select(i =>
+        {
+            using var bytes = ImageDecoder.ReadFile(i.Path, validation).Bytes;
+            return bytes is null ? "-" : ContentHash.Of(bytes.Span);
+        }).ToList();
         var key = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(
             $"{fp32.Key}|int8 v{Version}|{JsonSerializer.Serialize(options with { CalibrationThreads = null })}|{string.Join(",", hashes)}")));
         var dir = Path.Combine(cacheRoot ?? ToolPaths.CacheRoot, "graphs");

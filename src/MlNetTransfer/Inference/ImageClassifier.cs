@@ -99,7 +99,9 @@ public sealed class ImageClassifier : IDisposable
         {
             // The zip's own loader decodes whatever size the header claims: the limits are checked here first.
             var (bytes, unreadable) = ImageDecoder.ReadFile(full, _validation);
-            var rejection = unreadable ?? ImageDecoder.ReadHeader(bytes!, _validation).Rejection;
+            string? rejection;
+            using (bytes)
+                rejection = unreadable ?? ImageDecoder.ReadHeader(bytes!, _validation).Rejection;
             if (rejection is not null)
                 throw new ImageReadException(full, rejection);
             try
