@@ -364,7 +364,8 @@ public sealed class WebSampleTests : IClassFixture<WebSampleTests.ServedModel>
     {
         // A second server, given the model through MODEL_PATH this time.
         using var server = WebSampleProcess.Start(_served.ZipPath, modelInEnvironment: true);
-        Assert.Contains(Directory.GetFiles(server.TempFolder.Path), f => new FileInfo(f).Length > 1_000_000); // ML.NET's unpacked ONNX file
+        // ML.NET's unpacked ONNX file (in a folder of the load's own under the temp folder)
+        Assert.Contains(Directory.GetFiles(server.TempFolder.Path, "*", SearchOption.AllDirectories), f => new FileInfo(f).Length > 1_000_000);
         using (var http = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(60) })
         {
             using var response = await http.PostAsync("api/predict", Form(await File.ReadAllBytesAsync(_served.TestImages[0]), "a.png"));
@@ -373,7 +374,7 @@ public sealed class WebSampleTests : IClassFixture<WebSampleTests.ServedModel>
 
         var exitCode = server.Stop(TimeSpan.FromSeconds(30));
         Assert.True(exitCode == 0, $"exit code {exitCode}:\n{server.Output}");
-        var left = Directory.GetFiles(server.TempFolder.Path).Where(f => new FileInfo(f).Length > 1_000_000 || Path.GetFileName(f).StartsWith("webclassifier-", StringComparison.Ordinal)).ToList();
+        var left = Directory.GetFiles(server.TempFolder.Path, "*", SearchOption.AllDirectories).Where(f => new FileInfo(f).Length > 1_000_000 || Path.GetFileName(f).StartsWith("webclassifier-", StringComparison.Ordinal)).ToList();
         Assert.True(left.Count == 0, "left in the temp folder: " + string.Join(", ", left));
     }
 
