@@ -1,4 +1,3 @@
-using System.IO.Hashing;
 using System.Text;
 using MlNetTransfer.Data;
 using MlNetTransfer.IO;
@@ -57,8 +56,7 @@ internal sealed record FeatureShard
 
     public void Save(string path) => AtomicFile.Write(path, stream =>
     {
-        using var hashing = new HashingStream(stream);
-        using (var writer = new BinaryWriter(hashing, Encoding.UTF8, leaveOpen: true))
+        using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
         {
             writer.Write(Magic);
             writer.Write(FormatVersion);
@@ -87,8 +85,7 @@ internal sealed record FeatureShard
             }
             writer.Write(Magic);
         }
-        using var tail = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true);
-        tail.Write(hashing.Hash.GetCurrentHashAsUInt64());
+        ChecksumTrailer.Append(stream);
     });
 
     /// <summary>Reads a whole shard (tests and small sets); see <see cref="ImportInto"/> for streaming.</summary>
@@ -175,20 +172,7 @@ internal sealed record FeatureShard
             throw new InvalidDataException(stream.Length >= Magic.Length && HasMagic(stream) ? "the file ends inside its records" : NotAShard);
         if (!HasMagic(stream))
             throw new InvalidDataException(NotAShard);
-        stream.Position = 0;
-        var hash = new XxHash3();
-        var buffer = new byte[1 << 20];
-        long left = stream.Length - sizeof(ulong);
-        while (left > 0)
-        {
-            int n = stream.Read(buffer, 0, (int)Math.Min(buffer.Length, left));
-            if (n == 0) throw new EndOfStreamException();
-            hash.Append(buffer.AsSpan(0, n));
-            left -= n;
-        }
-        Span<byte> stored = stackalloc byte[sizeof(ulong)];
-        stream.ReadExactly(stored);
-        if (System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(stored) != hash.GetCurrentHashAsUInt64())
+        if (!ChecksumTrailer.Matches(path))
             throw new InvalidDataException("the shard is damaged or cut short (its checksum does not match its content): copy or featurize it again");
     }
 
@@ -197,27 +181,5 @@ internal sealed record FeatureShard
         stream.Position = 0;
         Span<byte> head = stackalloc byte[8];
         return stream.Read(head) == head.Length && head.SequenceEqual(Magic);
-    }
-
-    /// <summary>Passes writes through and hashes them.</summary>
-    private sealed class HashingStream(Stream inner) : Stream
-    {
-        public XxHash3 Hash { get; } = new();
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() => inner.Flush();
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
-
-        public override void Write(ReadOnlySpan<byte> buffer)
-        {
-            Hash.Append(buffer);
-            inner.Write(buffer);
-        }
     }
 }
