@@ -3,6 +3,13 @@
 
 Usage:
     python3 data/make-fashion-mnist-sample.py [IDX_DIR] [--out OUT_DIR]
+        [--train-per-class N] [--test-per-class M]
+
+The committed sample is the default (30 training and 10 test images a class).
+A set large enough to compare modes (outside the repository, e.g.
+    python3 data/make-fashion-mnist-sample.py --out /tmp/fashion-100 \
+        --train-per-class 100 --test-per-class 100
+: 1,000 training and 1,000 test images) is made the same way.
 
 IDX_DIR defaults to /usr/share/datasets/fashion-mnist (Debian package
 `dataset-fashion-mnist`). The idx files may be gzip'ed (*.gz) or plain.
@@ -36,11 +43,6 @@ CLASSES = ["t-shirt", "trouser", "pullover", "dress", "coat",
 TRAIN_PER_CLASS = 30
 TEST_PER_CLASS = 10
 
-SPLITS = [
-    # (split folder, idx file prefix, images per class)
-    ("train", "train", TRAIN_PER_CLASS),
-    ("test", "t10k", TEST_PER_CLASS),
-]
 
 
 def open_idx(idx_dir, name):
@@ -135,9 +137,16 @@ def main():
                          "(default: %(default)s)")
     ap.add_argument("--out", default=DEFAULT_OUT_DIR,
                     help="output directory (default: %(default)s)")
+    ap.add_argument("--train-per-class", type=int, default=TRAIN_PER_CLASS,
+                    help="training images per class (default: %(default)s)")
+    ap.add_argument("--test-per-class", type=int, default=TEST_PER_CLASS,
+                    help="test images per class (default: %(default)s)")
     args = ap.parse_args()
 
-    for split, prefix, per_class in SPLITS:
+    # (split folder, idx file prefix, images per class)
+    splits = [("train", "train", args.train_per_class),
+              ("test", "t10k", args.test_per_class)]
+    for split, prefix, per_class in splits:
         labels = read_labels(args.idx_dir, prefix)
         chosen = select(labels, per_class)
         wanted = set(i for idxs in chosen.values() for i in idxs)

@@ -29,6 +29,10 @@ public sealed class EvaluateSettings : ImageSettings
     [Description("Write the metrics as JSON to standard output (with every image's prediction).")]
     public bool Json { get; init; }
 
+    [CommandOption("--against <MODEL>")]
+    [Description("A second model zip, evaluated on the same images and compared with the first, image by image: the accuracy and log-loss margins with paired bootstrap intervals, and McNemar's exact test.")]
+    public string? Against { get; init; }
+
     public override ValidationResult Validate() =>
         Split.ToLowerInvariant() is "auto" or "train" or "validation" or "val" or "test" or "all"
             ? base.Validate()
@@ -43,21 +47,97 @@ public sealed class EvaluateCommand : Command<EvaluateSettings>
         var console = ConsoleFactory.Create(settings);
         var dataset = ImageDatasetLoader.Load(settings.Data, settings.DataOptions, requireTrainable: false);
         var (name, images) = Select(dataset, settings.Split.ToLowerInvariant());
-        using var classifier = ImageClassifier.Load(settings.Model, validation: settings.Validation);
-        var known = classifier.Classes.ToHashSet(StringComparer.Ordinal);
-
         var skipped = dataset.Skipped.ToList();
-        var results = new List<(string, string, float[])>();
         var progress = new ConsoleProgress(console, settings.Quiet || settings.Json);
+        var (classes, results) = Predict(settings.Model, settings, images, name, skipped, progress, cancellationToken);
+        if (results.Count == 0)
+            throw new DatasetException($"{dataset.Source}: none of the {images.Count} images could be evaluated.");
+
+        if (settings.Against is null)
+        {
+            var report = ClassificationReport.Create(name, classes, results);
+            if (settings.Json)
+            {
+                Console.Out.WriteLine(report.ToJson());
+                return 0;
+            }
+            if (!settings.Quiet)
+                ReportRenderer.Skipped(console, skipped, settings.Verbose);
+            ReportRenderer.Metrics(console, [report]);
+            return 0;
+        }
+
+        // Both models on the images both could read: a comparison is of the same images or it is nothing.
+        var (otherClasses, otherResults) = Predict(settings.Against, settings, images, name, skipped, progress, cancellationToken);
+        if (!otherClasses.SequenceEqual(classes))
+            throw new DatasetException($"{settings.Against}: its classes ({string.Join(", ", otherClasses)}) are not those of {settings.Model} ({string.Join(", ", classes)}): the two cannot be compared.");
+        var common = results.Select(r => r.Path).Intersect(otherResults.Select(r => r.Path), StringComparer.Ordinal).ToHashSet(StringComparer.Ordinal);
+        var first = ClassificationReport.Create(name, classes, results.Where(r => common.Contains(r.Path)).ToList());
+        var second = ClassificationReport.Create(name, classes, otherResults.Where(r => common.Contains(r.Path)).ToList());
+        var comparison = PairedComparison.Of(first, second);
+        if (settings.Json)
+        {
+            Console.Out.WriteLine(System.Text.Json.JsonSerializer.Serialize(new
+            {
+                model = settings.Model,
+                against = settings.Against,
+                split = name,
+                images = comparison.Images,
+                accuracy = first.MicroAccuracy,
+                againstAccuracy = second.MicroAccuracy,
+                onlyModelRight = comparison.OnlyFirstRight,
+                onlyAgainstRight = comparison.OnlySecondRight,
+                accuracyGain = comparison.AccuracyGain,
+                accuracyGainInterval = new[] { comparison.AccuracyGainInterval.Low, comparison.AccuracyGainInterval.High },
+                mcNemarP = comparison.McNemarP,
+                logLossGain = comparison.LogLossGain,
+                logLossGainInterval = new[] { comparison.LogLossGainInterval.Low, comparison.LogLossGainInterval.High },
+            }, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+            return 0;
+        }
+        if (!settings.Quiet)
+            ReportRenderer.Skipped(console, skipped, settings.Verbose);
+        ReportRenderer.Metrics(console, [
+            ClassificationReport.Create($"{name}: {Path.GetFileName(settings.Model)}", classes, results.Where(r => common.Contains(r.Path)).ToList()),
+            ClassificationReport.Create($"{name}: {Path.GetFileName(settings.Against)}", classes, otherResults.Where(r => common.Contains(r.Path)).ToList())]);
+        console.MarkupLine(SafeMarkup.Escape(Describe(comparison, Path.GetFileName(settings.Model), Path.GetFileName(settings.Against), name)));
+        return 0;
+    }
+
+    /// <summary>One sentence: the margin of the second model, its interval, and whether it is beyond the noise.</summary>
+    internal static string Describe(PairedComparison c, string first, string second, string split)
+    {
+        string P(double v) => (100 * v).ToString("+0.0;-0.0;0.0", System.Globalization.CultureInfo.InvariantCulture);
+        string verdict = c.SecondIsBetter() ? $"{second} is more accurate beyond the noise"
+            : c.OnlyFirstRight > c.OnlySecondRight && c.McNemarP < 0.05 ? $"{first} is more accurate beyond the noise"
+            : "neither is more accurate beyond the noise";
+        return string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"{second} vs {first} on {c.Images} {split} images: accuracy {P(c.AccuracyGain)} points (95 % paired bootstrap {P(c.AccuracyGainInterval.Low)} to {P(c.AccuracyGainInterval.High)}); " +
+            $"{c.OnlySecondRight} images only {second} gets right, {c.OnlyFirstRight} only {first}, McNemar exact p = {c.McNemarP:0.####}; " +
+            $"log-loss {-c.LogLossGain:+0.0000;-0.0000;0.0000} ({-c.LogLossGainInterval.High:+0.0000;-0.0000;0.0000} to {-c.LogLossGainInterval.Low:+0.0000;-0.0000;0.0000}): {verdict}.");
+    }
+
+    /// <summary>A model's class probabilities for each image it can read; the others join <paramref name="skipped"/> once.</summary>
+    private static (IReadOnlyList<string> Classes, List<(string Path, string Label, float[] Scores)> Results) Predict(string model, EvaluateSettings settings,
+        IReadOnlyList<LabeledImage> images, string name, List<SkippedFile> skipped, ConsoleProgress progress, CancellationToken cancellationToken)
+    {
+        using var classifier = ImageClassifier.Load(model, validation: settings.Validation);
+        var known = classifier.Classes.ToHashSet(StringComparer.Ordinal);
+        var listed = skipped.Select(s => s.Path).ToHashSet(StringComparer.Ordinal);
+        var results = new List<(string, string, float[])>();
         progress.Run(() =>
         {
             var clock = Stopwatch.StartNew();
-            progress.Report(new StageStarted("evaluate", $"Predicting {images.Count} images ({name})", images.Count));
+            progress.Report(new StageStarted("evaluate", $"Predicting {images.Count} images ({name}) with {Path.GetFileName(model)}", images.Count));
+            int done = 0;
             foreach (var image in images)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 if (!known.Contains(image.Label))
-                    skipped.Add(new SkippedFile(image.Path, $"class '{image.Label}' is not one the model knows"));
+                {
+                    if (listed.Add(image.Path))
+                        skipped.Add(new SkippedFile(image.Path, $"class '{image.Label}' is not one the model knows"));
+                }
                 else
                 {
                     try
@@ -68,27 +148,16 @@ public sealed class EvaluateCommand : Command<EvaluateSettings>
                     }
                     catch (ImageReadException e)
                     {
-                        skipped.Add(new SkippedFile(image.Path, e.Reason));
+                        if (listed.Add(image.Path))
+                            skipped.Add(new SkippedFile(image.Path, e.Reason));
                     }
                 }
-                progress.Report(new StageAdvanced("evaluate", results.Count + skipped.Count - dataset.Skipped.Count, images.Count));
+                progress.Report(new StageAdvanced("evaluate", ++done, images.Count));
             }
             progress.Report(new StageFinished("evaluate", results.Count, clock.Elapsed));
             return 0;
         });
-        if (results.Count == 0)
-            throw new DatasetException($"{dataset.Source}: none of the {images.Count} images could be evaluated.");
-        var report = ClassificationReport.Create(name, classifier.Classes, results);
-
-        if (settings.Json)
-        {
-            Console.Out.WriteLine(report.ToJson());
-            return 0;
-        }
-        if (!settings.Quiet)
-            ReportRenderer.Skipped(console, skipped, settings.Verbose);
-        ReportRenderer.Metrics(console, [report]);
-        return 0;
+        return (classifier.Classes.ToList(), results);
     }
 
     private static (string Name, IReadOnlyList<LabeledImage> Images) Select(ImageDataset dataset, string split) => split switch
