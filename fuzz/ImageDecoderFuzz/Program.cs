@@ -27,7 +27,7 @@ public static class Program
             return 0;
         }
         if (args.Length >= 1 && args[0] == "--repro")
-            return Repro(args.Skip(1));
+            return Repro.Run("ImageDecoderFuzz", args.Skip(1), DecodeAndCheck);
 
         // Out of process: the decoding runs in a child process, so a native crash inside Skia (SIGSEGV) or a hang is
         // reported to afl-fuzz as a crash or a timeout and the child is restarted, instead of ending the whole run.
@@ -60,33 +60,5 @@ public static class Program
             sum += b;
         return $"image {image.Width}x{image.Height} ({decoded.Header?.Format}, origin {decoded.Header?.Origin}, checksum {sum})"
             + (decoded.Warning is null ? "" : $", warning: {decoded.Warning}");
-    }
-
-    private static int Repro(IEnumerable<string> paths)
-    {
-        var files = paths.SelectMany(p => Directory.Exists(p) ? Directory.GetFiles(p).Order(StringComparer.Ordinal) : (IEnumerable<string>)[p]).ToList();
-        if (files.Count == 0)
-        {
-            Console.Error.WriteLine("usage: ImageDecoderFuzz --repro FILE|DIR ...");
-            return 2;
-        }
-        int failed = 0;
-        foreach (var file in files)
-        {
-            Console.Out.Flush();
-            var started = System.Diagnostics.Stopwatch.StartNew();
-            try
-            {
-                var outcome = DecodeAndCheck(File.ReadAllBytes(file));
-                Console.WriteLine($"ok     {file} ({started.ElapsedMilliseconds} ms): {outcome}");
-            }
-            catch (Exception e)
-            {
-                failed++;
-                Console.WriteLine($"THROWS {file} ({started.ElapsedMilliseconds} ms): {e}");
-            }
-        }
-        Console.WriteLine($"{files.Count - failed} passed, {failed} failed");
-        return failed == 0 ? 0 : 1;
     }
 }

@@ -30,7 +30,7 @@ public static class Program
         }
         using var folder = new WorkFolder();
         if (args.Length >= 1 && args[0] == "--repro")
-            return Repro(folder, args.Skip(1));
+            return Repro.Run("ManifestFuzz", args.Skip(1), input => ReadAndCheck(folder, input));
 
         // Out of process: the reading runs in a child process that is restarted when it dies, so a crash (or a stack
         // overflow) is reported to afl-fuzz and fuzzing goes on.
@@ -109,34 +109,6 @@ public static class Program
         if (dataset.Classes.Count != dataset.All.Select(i => i.Label).Distinct().Count())
             throw new InvalidOperationException("contract: the classes are not the labels");
         return $"{dataset.SplitOrigin}: {dataset.Train.Count}/{dataset.Validation.Count}/{dataset.Test.Count} images, {dataset.Classes.Count} classes, {dataset.Skipped.Count} skipped";
-    }
-
-    private static int Repro(WorkFolder folder, IEnumerable<string> paths)
-    {
-        var files = paths.SelectMany(p => Directory.Exists(p) ? Directory.GetFiles(p).Order(StringComparer.Ordinal) : (IEnumerable<string>)[p]).ToList();
-        if (files.Count == 0)
-        {
-            Console.Error.WriteLine("usage: ManifestFuzz --repro FILE|DIR ...");
-            return 2;
-        }
-        int failed = 0;
-        foreach (var file in files)
-        {
-            Console.Out.Flush();
-            var started = System.Diagnostics.Stopwatch.StartNew();
-            try
-            {
-                var outcome = ReadAndCheck(folder, File.ReadAllBytes(file));
-                Console.WriteLine($"ok     {file} ({started.ElapsedMilliseconds} ms): {IO.PrintableText.Escape(outcome)}");
-            }
-            catch (Exception e)
-            {
-                failed++;
-                Console.WriteLine($"THROWS {file} ({started.ElapsedMilliseconds} ms): {IO.PrintableText.Escape(e.ToString())}");
-            }
-        }
-        Console.WriteLine($"{files.Count - failed} passed, {failed} failed");
-        return failed == 0 ? 0 : 1;
     }
 }
 

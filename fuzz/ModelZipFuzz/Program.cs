@@ -37,7 +37,7 @@ public static class Program
         {
             var path = Path.Combine(folder, "model.zip");
             if (args.Length >= 1 && args[0] == "--repro")
-                return Repro(path, args.Skip(1));
+                return Repro.Run("ModelZipFuzz", args.Skip(1), input => ReadAndCheck(path, input));
 
             // Out of process: the reading runs in a child process that is restarted when it dies, so a crash (a stack
             // overflow, an out-of-memory kill) is reported to afl-fuzz and fuzzing goes on.
@@ -132,33 +132,5 @@ public static class Program
         if (string.IsNullOrWhiteSpace(e.Message) || !e.Message.Contains(path, StringComparison.Ordinal))
             throw new InvalidOperationException($"contract: a ModelLoadException that does not name the file: {e.Message}", e);
         return e.Message;
-    }
-
-    private static int Repro(string path, IEnumerable<string> paths)
-    {
-        var files = paths.SelectMany(p => Directory.Exists(p) ? Directory.GetFiles(p).Order(StringComparer.Ordinal) : (IEnumerable<string>)[p]).ToList();
-        if (files.Count == 0)
-        {
-            Console.Error.WriteLine("usage: ModelZipFuzz --repro FILE|DIR ...");
-            return 2;
-        }
-        int failed = 0;
-        foreach (var file in files)
-        {
-            Console.Out.Flush();
-            var started = System.Diagnostics.Stopwatch.StartNew();
-            try
-            {
-                var outcome = ReadAndCheck(path, File.ReadAllBytes(file));
-                Console.WriteLine($"ok     {file} ({started.ElapsedMilliseconds} ms): {IO.PrintableText.Escape(outcome)}");
-            }
-            catch (Exception e)
-            {
-                failed++;
-                Console.WriteLine($"THROWS {file} ({started.ElapsedMilliseconds} ms): {IO.PrintableText.Escape(e.ToString())}");
-            }
-        }
-        Console.WriteLine($"{files.Count - failed} passed, {failed} failed");
-        return failed == 0 ? 0 : 1;
     }
 }
