@@ -3,13 +3,15 @@
 
 Usage:
     python3 data/make-fashion-mnist-sample.py [IDX_DIR] [--out OUT_DIR]
-        [--train-per-class N] [--test-per-class M]
+        [--train-per-class N] [--test-per-class M] [--val-per-class V]
 
 The committed sample is the default (30 training and 10 test images a class).
 A set large enough to compare modes (outside the repository, e.g.
     python3 data/make-fashion-mnist-sample.py --out /tmp/fashion-100 \
         --train-per-class 100 --test-per-class 100
-: 1,000 training and 1,000 test images) is made the same way.
+: 1,000 training and 1,000 test images) is made the same way. With
+--val-per-class V (default 0: no val/ folder), the V images of each label that
+follow its training images in the training idx file go to val/.
 
 IDX_DIR defaults to /usr/share/datasets/fashion-mnist (Debian package
 `dataset-fashion-mnist`). The idx files may be gzip'ed (*.gz) or plain.
@@ -141,14 +143,22 @@ def main():
                     help="training images per class (default: %(default)s)")
     ap.add_argument("--test-per-class", type=int, default=TEST_PER_CLASS,
                     help="test images per class (default: %(default)s)")
+    ap.add_argument("--val-per-class", type=int, default=0,
+                    help="validation images per class, from the training idx "
+                         "file after each label's training images (default: "
+                         "%(default)s, no val/ folder)")
     args = ap.parse_args()
 
-    # (split folder, idx file prefix, images per class)
-    splits = [("train", "train", args.train_per_class),
-              ("test", "t10k", args.test_per_class)]
-    for split, prefix, per_class in splits:
+    # (split folder, idx file prefix, images per class, images of each label skipped first)
+    splits = [("train", "train", args.train_per_class, 0),
+              ("test", "t10k", args.test_per_class, 0)]
+    if args.val_per_class > 0:
+        splits.insert(1, ("val", "train", args.val_per_class,
+                          args.train_per_class))
+    for split, prefix, per_class, skip in splits:
         labels = read_labels(args.idx_dir, prefix)
-        chosen = select(labels, per_class)
+        chosen = select(labels, skip + per_class)
+        chosen = {lab: idxs[skip:] for lab, idxs in chosen.items()}
         wanted = set(i for idxs in chosen.values() for i in idxs)
         images, rows, cols = read_images(args.idx_dir, prefix, wanted)
         for lab, idxs in sorted(chosen.items()):

@@ -19,7 +19,7 @@ rm -rf "$cache"
 export MLNETTRANSFER_CACHE="$cache"
 
 train() { # name
-  /usr/bin/time -v -o "$out/$1.time" $cli train "$hym/train" --out "$out/$1.zip" --no-color > "$out/$1.log" 2>&1
+  /usr/bin/time -v -o "$out/$1.time" $cli train "$hym/train" --mode feature-extraction --out "$out/$1.zip" --no-color > "$out/$1.log" 2>&1
   local evaluated
   evaluated=$($cli evaluate "$out/$1.zip" "$hym/val" --json | python3 -c 'import json,sys; r=json.load(sys.stdin); print("val accuracy %.4f, log-loss %.4f (%d images)" % (r["microAccuracy"], r["logLoss"], r["count"]))')
   printf '%-10s exit 0, wall %-8s | saved zip on val/: %s\n' "$1" "$(grep 'Elapsed (wall' "$out/$1.time" | awk '{print $NF}')" "$evaluated"

@@ -19,7 +19,7 @@ dotnet build src/MlNetTransfer.Cli -c Release -v q -nologo >/dev/null
 cli="dotnet src/MlNetTransfer.Cli/bin/Release/net10.0/mlnet-transfer.dll"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 for mode in fe ft; do
-  args=(); [ $mode = ft ] && args=(--mode fine-tune --unfreeze stage4)
+  args=(--mode feature-extraction); [ $mode = ft ] && args=(--mode fine-tune --unfreeze stage4)
   /usr/bin/time -v -o "$out/$mode.time" $cli train "$out/fashion-100" --out "$out/$mode.zip" "${args[@]}" --no-color > "$out/$mode.log" 2>&1
   echo "$mode: wall $(grep 'Elapsed (wall' "$out/$mode.time" | awk '{print $NF}'), $(grep -A4 ' Metrics' "$out/$mode.log" | grep '│ test' | tr -s ' ' | cut -d'│' -f2-4)"
 done

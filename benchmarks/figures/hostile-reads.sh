@@ -27,7 +27,7 @@ rm -f "$out/fifo.csv"; mkfifo "$out/fifo.csv"
 
 for cli in "${clis[@]}"; do
   echo "== $cli"
-  for run in "validate $trailing" "train $trailing --no-cache --out $out/trailing.zip" "validate $out/zero.csv" "validate $out/fifo.csv"; do
+  for run in "validate $trailing" "train $trailing --mode feature-extraction --no-cache --out $out/trailing.zip" "validate $out/zero.csv" "validate $out/fifo.csv"; do
     target=$(echo "$run" | cut -d' ' -f1-2)
     set +e
     # shellcheck disable=SC2086

@@ -26,14 +26,14 @@ run() {
   printf '%-22s %-70s wall %s  peak RSS %d MiB  | %s\n' "$name" "$*" "$wall" $((rss / 1024)) "$saved"
 }
 
-run hym-lbfgs       train $data/hymenoptera_data
-run hym-mlp         train $data/hymenoptera_data --head torch-mlp
+run hym-lbfgs       train $data/hymenoptera_data --mode feature-extraction
+run hym-mlp         train $data/hymenoptera_data --mode feature-extraction --head torch-mlp
 run hym-ft          train $data/hymenoptera_data --mode fine-tune --unfreeze stage4
-run cal-lbfgs       train $data/caltech101_6
-run cal-mlp         train $data/caltech101_6 --head torch-mlp
+run cal-lbfgs       train $data/caltech101_6 --mode feature-extraction
+run cal-mlp         train $data/caltech101_6 --mode feature-extraction --head torch-mlp
 run cal-ft          train $data/caltech101_6 --mode fine-tune --unfreeze stage4
-run fashion         train data/fashion-mnist-sample
-run hymtrain-lbfgs  train $data/hymenoptera_data/train
+run fashion         train data/fashion-mnist-sample --mode feature-extraction
+run hymtrain-lbfgs  train $data/hymenoptera_data/train --mode feature-extraction
 run hymtrain-ft     train $data/hymenoptera_data/train --mode fine-tune --unfreeze stage4
 for m in hymtrain-lbfgs hymtrain-ft; do
   printf '%-22s evaluate on hymenoptera_data/val: %s\n' "$m" \

@@ -39,6 +39,6 @@ rm -rf "$out/cache-a" "$out/cache-b" "$out/cache-c" "$out/cache-d"
 run ft-fewer-cold "$out/cache-a" train "$fewer" "${ft[@]}"
 run ft-all-warm   "$out/cache-a" train "$all" "${ft[@]}"
 run ft-all-cold   "$out/cache-b" train "$all" "${ft[@]}"
-run fe-all-cold   "$out/cache-c" train "$all"
-run mlp-cold      "$out/cache-d" train "$all" --head torch-mlp
-run mlp-warm      "$out/cache-d" train "$all" --head torch-mlp --lr 5e-3
+run fe-all-cold   "$out/cache-c" train "$all" --mode feature-extraction
+run mlp-cold      "$out/cache-d" train "$all" --mode feature-extraction --head torch-mlp
+run mlp-warm      "$out/cache-d" train "$all" --mode feature-extraction --head torch-mlp --lr 5e-3

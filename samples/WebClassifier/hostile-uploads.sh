@@ -36,7 +36,7 @@ if [[ -z $model ]]; then
     model=$work/model.zip
     echo "== train a quick model: $model"
     dotnet build "$repo/src/MlNetTransfer.Cli" -c Release -v quiet -nologo | grep -E "error|Warn" || true
-    dotnet "$repo/src/MlNetTransfer.Cli/bin/Release/net10.0/mlnet-transfer.dll" train "$repo/data/fashion-mnist-sample" --out "$model" >"$work/train.log" 2>&1 \
+    dotnet "$repo/src/MlNetTransfer.Cli/bin/Release/net10.0/mlnet-transfer.dll" train "$repo/data/fashion-mnist-sample" --mode feature-extraction --out "$model" >"$work/train.log" 2>&1 \
         || { cat "$work/train.log"; exit 1; }
 fi
 

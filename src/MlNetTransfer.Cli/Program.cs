@@ -16,17 +16,20 @@ app.Configure(config =>
     config.UseStrictParsing();
     config.UseAssemblyInformationalVersion();
     config.AddCommand<TrainCommand>("train")
-        .WithDescription("Train an image classifier on a pretrained conv base (feature extraction or fine-tuning); writes a model zip for ML.NET's PredictionEngine.")
+        .WithDescription("Train an image classifier on a pretrained conv base (by default the tool chooses between feature extraction and fine-tuning by measurement); writes a model zip for ML.NET's PredictionEngine.")
         .WithExample("train", "data/fashion-mnist-sample", "--out", "model.zip")
         .WithExample("train", "photos/", "--base", "vgg16-keras", "--base-model", "vgg16-keras.onnx")
         .WithExample("train", "photos/", "--mode", "fine-tune", "--unfreeze", "stage4", "--epochs", "10")
-        .WithExample("train", "photos/", "--head", "torch-mlp");
+        .WithExample("train", "photos/", "--mode", "feature-extraction", "--head", "torch-mlp");
     config.AddCommand<RetrainCommand>("retrain")
         .WithDescription("Continue training a saved model (fine-tuned, or with a TorchSharp head) on new or more data, from its tuned weights.")
         .WithExample("retrain", "model.zip", "more-photos/", "--out", "model2.zip", "--epochs", "5");
     config.AddCommand<LrFindCommand>("lr-find")
         .WithDescription("Learning-rate range test (fastai's lr_find) for the TorchSharp head or fine-tuning: suggests a rate and saves the loss-vs-rate plot.")
         .WithExample("lr-find", "photos/", "--mode", "fine-tune", "--unfreeze", "stage4");
+    config.AddCommand<LearningCurveCommand>("learning-curve")
+        .WithDescription("Accuracy against training images per class, on your images, for a CNN trained from scratch, feature extraction and fine-tuning; a fitted curve says what more images would buy.")
+        .WithExample("learning-curve", "photos/", "--out", "curve");
     config.AddCommand<EvaluateCommand>("evaluate")
         .WithDescription("Metrics of a model zip on labelled images: accuracy, per-class precision/recall/F1, confusion matrix, log-loss.")
         .WithExample("evaluate", "model.zip", "data/fashion-mnist-sample");

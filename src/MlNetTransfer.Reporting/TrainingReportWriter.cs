@@ -79,6 +79,25 @@ public static class TrainingReportWriter
                 : m.Training.ImagesInModel.ToString(CultureInfo.InvariantCulture));
         sb.Append("</table>");
 
+        if (m.ModeSelection is { } selection)
+        {
+            sb.Append("<h2>How the mode was chosen</h2><p><b>").Append(E(selection.Decision)).Append("</b></p>")
+              .Append("<p>Candidates scored on ").Append(selection.Images).Append(' ').Append(E(selection.ChosenOn)).Append(" (no reported figure comes from them). Rule: ").Append(E(selection.Rule)).Append("</p>")
+              .Append("<table><tr><th>candidate</th><th>blocks</th><th>learning rate</th><th>accuracy</th><th>95 % interval (Wilson)</th><th>log-loss</th><th>log-loss gain (95 % interval)</th><th>McNemar p</th><th>seconds</th><th>status</th></tr>");
+            foreach (var c in selection.Candidates)
+            {
+                string bold(string v) => c.Chosen ? $"<b>{v}</b>" : v;
+                sb.Append("<tr><td>").Append(bold(E(c.Candidate))).Append("</td><td>").Append(E(c.Blocks)).Append("</td><td>").Append(E(c.LearningRate ?? "-")).Append("</td><td>")
+                  .Append(c.Accuracy is { } a ? F(a) : "-").Append("</td><td>")
+                  .Append(c.AccuracyLow is { } lo ? string.Create(CultureInfo.InvariantCulture, $"{lo:F3} to {c.AccuracyHigh:F3}") : "-").Append("</td><td>")
+                  .Append(c.LogLoss is { } l ? F(l) : "-").Append("</td><td>")
+                  .Append(c.LogLossGain is { } g ? string.Create(CultureInfo.InvariantCulture, $"{g:+0.000;-0.000} ({c.LogLossGainLow:+0.000;-0.000} to {c.LogLossGainHigh:+0.000;-0.000})") : "-").Append("</td><td>")
+                  .Append(c.McNemarP is { } p ? p.ToString("G2", CultureInfo.InvariantCulture) : "-").Append("</td><td>")
+                  .Append(c.Seconds.ToString("F0", CultureInfo.InvariantCulture)).Append("</td><td>").Append(E(c.Status)).Append("</td></tr>");
+            }
+            sb.Append("</table>");
+        }
+
         sb.Append("<h2>Metrics</h2><table><tr><th>split</th><th>images</th><th>accuracy</th><th>macro accuracy</th><th>log-loss</th></tr>");
         foreach (var r in reports)
             sb.Append($"<tr><td>{E(r.Split)}</td><td>{r.Count}</td><td><b>{F(r.MicroAccuracy)}</b></td><td>{F(r.MacroAccuracy)}</td><td>{F(r.LogLoss)}</td></tr>");

@@ -63,9 +63,9 @@ public class BadDataCorpusTests
         Directory.CreateDirectory(Path.Combine(dirty, "train", "empty-class"));
         bad["empty-class"] = "class folder without a usable image";
 
-        var a = Processes.Run(Processes.CliDll, "train", clean, "--out", Path.Combine(temp.Path, "a.zip"), "--threads", "2");
+        var a = Processes.Run(Processes.CliDll, "train", clean, "--mode", "feature-extraction", "--out", Path.Combine(temp.Path, "a.zip"), "--threads", "2");
         Assert.True(a.ExitCode == 0, a.StdOut + a.StdErr);
-        var b = Processes.Run(Processes.CliDll, "train", dirty, "--out", Path.Combine(temp.Path, "b.zip"), "--threads", "2", "--verbose");
+        var b = Processes.Run(Processes.CliDll, "train", dirty, "--mode", "feature-extraction", "--out", Path.Combine(temp.Path, "b.zip"), "--threads", "2", "--verbose");
         Assert.True(b.ExitCode == 0, b.StdOut + b.StdErr);
 
         // Every bad file is listed with its reason: in the console, and exactly in the metrics file.

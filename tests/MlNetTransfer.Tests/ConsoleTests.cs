@@ -15,7 +15,7 @@ public class ConsoleTests
             .. subset.Train.Select(i => $"{i.Path},{i.Label},train"), .. subset.Test.Select(i => $"{i.Path},{i.Label},test")]);
         var zip = temp.File("m.zip");
 
-        var train = Processes.Run(Processes.CliDll, "train", temp.File("data.csv"), "--out", zip, "--folds", "3");
+        var train = Processes.Run(Processes.CliDll, "train", temp.File("data.csv"), "--mode", "feature-extraction", "--out", zip, "--folds", "3");
         Assert.True(train.ExitCode == 0, train.StdOut + train.StdErr);
         Assert.Contains("Saved", train.StdOut);
         Assert.DoesNotContain("\u001b[", train.StdOut); // redirected output carries no escape codes
@@ -59,16 +59,32 @@ public class ConsoleTests
     [InlineData("lr-find", "--start", "0")]
     [InlineData("lr-find", "--head", "lbfgs")]
     // An option that does nothing on the path it is given for is refused by the library, named as a flag.
-    [InlineData("train", "--head", "torch-mlp", "--epochs", "3")]
-    [InlineData("train", "--augment", "2")]
-    [InlineData("train", "--lr", "0.01")]
+    [InlineData("train", "--mode", "feature-extraction", "--head", "torch-mlp", "--epochs", "3")]
+    [InlineData("train", "--mode", "feature-extraction", "--augment", "2")]
+    [InlineData("train", "--mode", "feature-extraction", "--lr", "0.01")]
     [InlineData("train", "--mode", "fine-tune", "--l2", "1")]
     [InlineData("train", "--mode", "fine-tune", "--precision", "int8")]
     [InlineData("train", "--mode", "fine-tune", "--head", "lbfgs")]
     [InlineData("train", "--head", "linear")]
     [InlineData("train", "--no-cache", "--features", "a.shard")]
-    [InlineData("train", "--resume")]
+    [InlineData("train", "--mode", "feature-extraction", "--resume")]
+    // Mode auto (train's default) chooses the head and the blocks itself; its own flags are for it alone.
+    [InlineData("train", "--head", "torch-mlp")]
+    [InlineData("train", "--unfreeze", "2")]
+    [InlineData("train", "--precision", "int8")]
+    [InlineData("train", "--mode", "feature-extraction", "--time-budget", "3m")]
+    [InlineData("train", "--mode", "fine-tune", "--candidates", "lbfgs")]
+    [InlineData("train", "--time-budget", "soon")]
+    [InlineData("train", "--candidates", "lbfgs,vgg")]
+    [InlineData("train", "--candidates", "lbfgs", "--lr", "0.01")]
+    [InlineData("train", "--candidates", "lbfgs,mlp", "--epochs", "3")]
+    [InlineData("lr-find", "--mode", "auto")]
+    [InlineData("learning-curve", "--sizes", "1,x")]
+    [InlineData("learning-curve", "--methods", "fe,knn")]
+    [InlineData("learning-curve", "--repeats", "0")]
+    [InlineData("retrain", "--mode", "auto")]
     [InlineData("featurize", "--lr", "0.1")]
+    [InlineData("featurize", "--mode", "auto")]
     [InlineData("retrain", "--l2", "1")]
     public void AnOptionThatWouldDoNothingIsRefusedBeforeAnyWorkWithTheUsageCode(string command, params string[] options)
     {
@@ -88,7 +104,7 @@ public class ConsoleTests
     [Fact]
     public void TheLibrarysRefusalComesBackInFlags()
     {
-        var run = Processes.Run(Processes.CliDll, "train", TestData.FashionSample, "--head", "torch-mlp", "--epochs", "3");
+        var run = Processes.Run(Processes.CliDll, "train", TestData.FashionSample, "--mode", "feature-extraction", "--head", "torch-mlp", "--epochs", "3");
         Assert.Equal(2, run.ExitCode);
         Assert.Contains("--epochs 3 does nothing for --mode feature-extraction with --head torch-mlp; leave it at its default (10)", run.StdErr);
         var ft = Processes.Run(Processes.CliDll, "train", TestData.FashionSample, "--mode", "fine-tune", "--precision", "int8");
@@ -100,6 +116,7 @@ public class ConsoleTests
     [InlineData("evaluate")]
     [InlineData("predict")]
     [InlineData("bases")]
+    [InlineData("learning-curve")]
     public void EveryCommandHasHelp(string command)
     {
         var help = Processes.Run(Processes.CliDll, command, "--help");
@@ -113,7 +130,7 @@ public class ConsoleTests
         var help = Processes.Run(Processes.CliDll, "train", "--help");
         Assert.Equal(0, help.ExitCode);
         foreach (var option in new[] { "--base", "--base-model", "--out", "--seed", "--l2", "--folds", "--validation-fraction", "--no-refit", "--no-mirror", "--threads", "--batch-size",
-                     "--mode", "--unfreeze", "--head", "--epochs", "--head-epochs", "--lr", "--block-lr-factor", "--augment", "--patience", "--optimizer", "--weight-decay", "--schedule",
+                     "--mode", "--time-budget", "--candidates", "--unfreeze", "--head", "--epochs", "--head-epochs", "--lr", "--block-lr-factor", "--augment", "--patience", "--optimizer", "--weight-decay", "--schedule",
                      "--train-batchnorm", "--resume", "--features", "--quiet", "--verbose", "--no-color" })
             Assert.Contains(option, help.StdOut);
     }

@@ -49,13 +49,13 @@ public class FeatureShardTests
         // Training images carry their mirror view (what the L-BFGS head trains on), held-out ones only the plain one.
         Assert.All(loaded.SelectMany(s => s.Records), r => Assert.Equal(r.RelativePath.StartsWith("train/") ? 2 : 1, r.Views.Count));
 
-        var merged = Cli(temp.File("trainer"), ["train", data, "--out", temp.File("merged.zip"), "--l2", "1", .. shards.SelectMany(s => new[] { "--features", s })]);
+        var merged = Cli(temp.File("trainer"), ["train", data, "--mode", "feature-extraction", "--out", temp.File("merged.zip"), "--l2", "1", .. shards.SelectMany(s => new[] { "--features", s })]);
         Assert.True(merged.ExitCode == 0, merged.StdOut + merged.StdErr);
         Assert.Contains("imported 21 images' views from 3 shard(s)", merged.StdOut);
         Assert.Contains("featurize train: 15 from the cache, 0 through the conv base (0 views)", merged.StdOut);
         Assert.Contains("featurize test: 6 from the cache, 0 through the conv base (0 views)", merged.StdOut);
 
-        var plain = Cli(temp.File("plain"), "train", data, "--out", temp.File("plain.zip"), "--l2", "1");
+        var plain = Cli(temp.File("plain"), "train", data, "--mode", "feature-extraction", "--out", temp.File("plain.zip"), "--l2", "1");
         Assert.True(plain.ExitCode == 0, plain.StdOut + plain.StdErr);
         Assert.Contains("featurize train: 0 from the cache, 15 through the conv base (30 views)", plain.StdOut);
         var test = Directory.GetFiles(Path.Combine(data, "test"), "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToList();

@@ -21,7 +21,7 @@ public class Int8ModelTests
         File.WriteAllLines(manifest, subset.Train.Select(i => $"{i.Path},{i.Label},train").Concat(subset.Test.Select(i => $"{i.Path},{i.Label},test")));
         var zip = temp.File("int8.zip");
 
-        var trained = Cli(temp.File("cache"), "train", manifest, "--precision", "int8", "--out", zip, "--l2", "1");
+        var trained = Cli(temp.File("cache"), "train", manifest, "--mode", "feature-extraction", "--precision", "int8", "--out", zip, "--l2", "1");
         Assert.True(trained.ExitCode == 0, trained.StdOut + trained.StdErr);
         Assert.Contains("int8 conv base: 22 convolutions quantized, calibrated on 24 images", trained.StdOut);
 

@@ -37,7 +37,7 @@ public sealed class NameInjectionTests
         using var temp = new TestData.TempFolder();
         var data = Folder(temp);
         var zip = temp.File("m.zip");
-        var train = Processes.Run(Processes.CliDll, "train", data, "--out", zip);
+        var train = Processes.Run(Processes.CliDll, "train", data, "--mode", "feature-extraction", "--out", zip);
         Assert.True(train.ExitCode == 0, train.StdErr);
         var predict = Processes.Run(Processes.CliDll, "predict", zip, Path.Combine(data, Colour));
         Assert.Equal(0, predict.ExitCode);

@@ -25,7 +25,9 @@ public sealed class FeaturizeSettings : ViewSettings
     internal override TrainerTask Task => TrainerTask.Train;
 
     internal override string? MoreErrors() =>
-        FeatureShard.TryParseSpec(Shard) is null ? $"--shard '{Shard}' is not i/n with 1 <= i <= n (e.g. 1/4)" : null;
+        FeatureShard.TryParseSpec(Shard) is null ? $"--shard '{Shard}' is not i/n with 1 <= i <= n (e.g. 1/4)"
+        : Options().Mode == TrainingMode.Auto ? "--mode auto cuts the graph once per candidate: make the shards of each fixed mode (and --head, --unfreeze) the runs will use"
+        : null;
 }
 
 /// <summary>

@@ -48,7 +48,14 @@ public sealed class InfoCommand : Command<InfoSettings>
         void Row(string name, string value) => grid.AddRow($"[bold]{name}[/]", SafeMarkup.Escape(value));
         Row("model", Path.GetFullPath(settings.Model));
         Row("created", metadata.CreatedUtc.ToString("u", CultureInfo.InvariantCulture) + " by " + metadata.Tool);
-        Row("mode", metadata.Mode);
+        Row("mode", metadata.Mode + (metadata.ModeSelection is { } chosen ? $" (chosen by mode auto: {chosen.Chosen})" : ""));
+        if (metadata.ModeSelection is { } selection)
+        {
+            Row("decision", selection.Decision);
+            Row("candidates", string.Join("; ", selection.Candidates.Select(c => c.Accuracy is { } a
+                ? string.Create(CultureInfo.InvariantCulture, $"{c.Candidate}: accuracy {a:F4} ({c.AccuracyLow:F3}-{c.AccuracyHigh:F3}), log-loss {c.LogLoss:F4}, {c.Seconds:F0} s, {c.Status}")
+                : $"{c.Candidate}: {c.Status}")) + $" (on {selection.Images} {selection.ChosenOn})");
+        }
         Row("classes", $"{metadata.Classes.Count}: {string.Join(", ", metadata.Classes)}");
         Row("conv base", $"{metadata.ConvBase.Name} ({metadata.ConvBase.Description})");
         Row("preprocessing", metadata.ConvBase.Preprocessing);

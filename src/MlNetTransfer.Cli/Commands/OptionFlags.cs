@@ -18,6 +18,8 @@ internal static partial class OptionFlags
         ["ConvBase"] = "--base",
         ["ConvBasePreset.ModelFile"] = "--base-model <file.onnx>",
         ["Mode"] = "--mode",
+        ["ModeSearch.TimeBudget"] = "--time-budget",
+        ["ModeSearch.Candidates"] = "--candidates",
         ["Head"] = "--head",
         ["Seed"] = "--seed",
         ["Threads"] = "--threads",
@@ -53,7 +55,23 @@ internal static partial class OptionFlags
         ["Range.Steps"] = "--steps",
     };
 
-    public static readonly ValueNames<TrainingMode> Modes = new([(TrainingMode.FeatureExtraction, "feature-extraction"), (TrainingMode.FineTuning, "fine-tune")]);
+    public static readonly ValueNames<TrainingMode> Modes = new([(TrainingMode.Auto, "auto"), (TrainingMode.FeatureExtraction, "feature-extraction"), (TrainingMode.FineTuning, "fine-tune")]);
+
+    public static readonly ValueNames<ModeCandidate> Candidates = new([(ModeCandidate.LbfgsHead, "lbfgs"), (ModeCandidate.MlpHead, "mlp"),
+        (ModeCandidate.FineTuneTopBlock, "fine-tune-1"), (ModeCandidate.FineTuneTopTwoBlocks, "fine-tune-2")]);
+
+    /// <summary>A duration as the console takes it: <c>90s</c>, <c>3m</c>, <c>1h30m</c>, <c>2h</c>; null when it is not one.</summary>
+    public static TimeSpan? ParseDuration(string text)
+    {
+        var match = DurationPattern().Match(text.Trim());
+        if (!match.Success || match.Length == 0)
+            return null;
+        double Part(string g) => match.Groups[g].Success ? double.Parse(match.Groups[g].Value, System.Globalization.CultureInfo.InvariantCulture) : 0;
+        return TimeSpan.FromHours(Part("h")) + TimeSpan.FromMinutes(Part("m")) + TimeSpan.FromSeconds(Part("s"));
+    }
+
+    [GeneratedRegex(@"^(?:(?<h>\d+(?:\.\d+)?)h)?(?:(?<m>\d+(?:\.\d+)?)m)?(?:(?<s>\d+(?:\.\d+)?)s)?$")]
+    private static partial Regex DurationPattern();
 
     public static readonly ValueNames<HeadKind> Heads = new([(HeadKind.LbfgsSoftmax, "lbfgs"), (HeadKind.TorchSharpSoftmax, "torch-softmax"), (HeadKind.TorchSharpMlp, "torch-mlp")],
         aliases: [("mlp", HeadKind.TorchSharpMlp)]);

@@ -12,7 +12,47 @@ public sealed class TrainSettings : TrainingSettings
     [Description("Folder of labelled images (root/<label>/*.jpg, optionally under train/, val/, test/) or a CSV/TSV manifest (path,label[[,split]]).")]
     public string Data { get; init; } = "";
 
+    [CommandOption("--time-budget <TIME>")]
+    [Description("mode auto: wall-clock time for the whole search and the final refit (e.g. 90s, 3m, 1h30m). A candidate that would not fit is skipped, one still running when it runs out is stopped; the run says which.")]
+    [DefaultValue("60m")]
+    public string TimeBudget { get; init; } = "60m";
+
+    [CommandOption("--candidates <LIST>")]
+    [Description("mode auto: the candidates tried, cheapest first, comma-separated: lbfgs, mlp, fine-tune-1 (the top block), fine-tune-2 (the top two blocks).")]
+    [DefaultValue("lbfgs,mlp,fine-tune-1,fine-tune-2")]
+    public string Candidates { get; init; } = "lbfgs,mlp,fine-tune-1,fine-tune-2";
+
     internal override TrainerTask Task => TrainerTask.Train;
+
+    internal override string DefaultMode => "auto";
+
+    private bool AutoFlagsGiven => TimeBudget != "60m" || Candidates != "lbfgs,mlp,fine-tune-1,fine-tune-2";
+
+    internal override ImageClassifierTrainerOptions Apply(ImageClassifierTrainerOptions o)
+    {
+        o = base.Apply(o);
+        // The search's flags reach the options only when the mode is auto (or when given, so that the library names them as doing nothing).
+        if (o.Mode != TrainingMode.Auto && !AutoFlagsGiven)
+            return o;
+        return o with
+        {
+            ModeSearch = new ModeSearchOptions
+            {
+                TimeBudget = OptionFlags.ParseDuration(TimeBudget) ?? TimeSpan.Zero,
+                Candidates = Candidates.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(OptionFlags.Candidates.Parse).ToList(),
+            },
+        };
+    }
+
+    internal override string? WordErrors()
+    {
+        if (OptionFlags.ParseDuration(TimeBudget) is null)
+            return $"--time-budget '{TimeBudget}' is not a duration: give it as 90s, 3m, 1h30m or 2h";
+        foreach (var word in Candidates.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            if (!OptionFlags.Candidates.TryParse(word, out _))
+                return $"--candidates: '{word}' is not one of {string.Join(", ", OptionFlags.Candidates.Words)}";
+        return base.WordErrors();
+    }
 }
 
 /// <summary><c>train</c>: flags -> <see cref="ImageClassifierTrainer.Train(ImageDataset, IProgress{Progress.ProgressEvent}?, CancellationToken)"/>; renders progress and results.</summary>

@@ -119,9 +119,11 @@ public abstract class ViewSettings : RunSettings
     public string Precision { get; init; } = "fp32";
 
     [CommandOption("-m|--mode <MODE>")]
-    [Description("feature-extraction (the conv base stays frozen; a head trains on its pooled features) or fine-tune (the top block(s) train too, in TorchSharp).")]
-    [DefaultValue("feature-extraction")]
-    public string Mode { get; init; } = "feature-extraction";
+    [Description("auto (train's default: tries feature extraction with the L-BFGS and MLP heads, then fine-tuning the top block and the top two, and keeps a dearer one only when it is better beyond noise on images no reported figure comes from), feature-extraction (the conv base stays frozen; a head trains on its pooled features; the default of the other commands) or fine-tune (the top block(s) train too, in TorchSharp).")]
+    public string? Mode { get; init; }
+
+    /// <summary>The mode when --mode is not given: the library's default, or <c>auto</c> for <c>train</c>.</summary>
+    internal virtual string DefaultMode => "feature-extraction";
 
     [CommandOption("--head <HEAD>")]
     [Description("lbfgs (a softmax layer trained by ML.NET's L-BFGS; feature extraction only, its default), torch-softmax (a softmax layer trained in TorchSharp on augmented views; fine-tuning's default) or torch-mlp (mlp; Dense(256, relu) -> Dropout(0.5) -> softmax, in TorchSharp).")]
@@ -148,7 +150,7 @@ public abstract class ViewSettings : RunSettings
         {
             ConvBase = ResolveBase() ?? o.ConvBase,
             Precision = OptionFlags.Precisions.Parse(Precision),
-            Mode = OptionFlags.Modes.Parse(Mode),
+            Mode = OptionFlags.Modes.Parse(Mode ?? DefaultMode),
             Head = Head is null ? null : OptionFlags.Heads.Parse(Head),
             Mirror = !NoMirror,
             FineTuning = o.FineTuning with { Unfreeze = Unfreeze, AugmentedViews = Augment },
@@ -161,7 +163,7 @@ public abstract class ViewSettings : RunSettings
             return "--precision bf16 is not offered: ONNX Runtime's CPU provider has no bf16 convolution kernels; use int8 or fp32";
         if (!OptionFlags.Precisions.TryParse(Precision, out _))
             return $"--precision must be one of {string.Join(", ", OptionFlags.Precisions.Words)}";
-        if (!OptionFlags.Modes.TryParse(Mode, out _))
+        if (!OptionFlags.Modes.TryParse(Mode ?? DefaultMode, out _))
             return $"--mode must be one of {string.Join(", ", OptionFlags.Modes.Words)}";
         if (Head == "linear")
             return "--head linear is ambiguous: use lbfgs (ML.NET's L-BFGS, feature extraction) or torch-softmax (TorchSharp; what fine-tuning's linear head was)";

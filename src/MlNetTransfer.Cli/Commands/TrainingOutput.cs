@@ -19,6 +19,7 @@ internal static class TrainingOutput
         {
             if (dataset.Skipped.Count > skippedBefore)
                 ReportRenderer.Skipped(console, dataset.Skipped.Skip(skippedBefore).ToList(), settings.Verbose);
+            ReportRenderer.ModeSelection(console, trained.Metadata.ModeSelection);
             ReportRenderer.CrossValidation(console, trained.Metadata.Head.CrossValidation, trained.Metadata.Head.L2);
             ReportRenderer.Metrics(console, trained.Reports);
         }

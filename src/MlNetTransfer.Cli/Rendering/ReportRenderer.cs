@@ -53,6 +53,29 @@ public static class ReportRenderer
         console.Write(table);
     }
 
+    /// <summary>Mode auto: every candidate on the choosing images, and the decision in one sentence.</summary>
+    public static void ModeSelection(IAnsiConsole console, Inference.ModelMetadata.ModeSelectionInfo? selection)
+    {
+        if (selection is null)
+            return;
+        var table = new Table().Title($"[bold]Candidates[/] (scored on {selection.Images} {SafeMarkup.Escape(selection.ChosenOn)}; no reported figure comes from them)")
+            .AddColumn("candidate").AddColumn("blocks").AddColumn("learning rate").AddColumn(new TableColumn("accuracy (95 % interval)").RightAligned())
+            .AddColumn(new TableColumn("log-loss").RightAligned()).AddColumn(new TableColumn("log-loss gain (95 %)").RightAligned())
+            .AddColumn(new TableColumn("McNemar p").RightAligned()).AddColumn(new TableColumn("time").RightAligned()).AddColumn("status");
+        foreach (var r in selection.Candidates)
+        {
+            var (mark, end) = r.Chosen ? ("[bold green]", "[/]") : ("", "");
+            string Cell(string text) => $"{mark}{SafeMarkup.Escape(text)}{end}";
+            table.AddRow(Cell(r.Candidate), Cell(r.Blocks), Cell(r.LearningRate ?? "-"),
+                Cell(r.Accuracy is { } a ? $"{F(a)} ({F(r.AccuracyLow ?? 0, "F3")}-{F(r.AccuracyHigh ?? 0, "F3")})" : "-"),
+                Cell(r.LogLoss is { } l ? F(l) : "-"),
+                Cell(r.LogLossGain is { } g ? $"{F(g, "+0.000;-0.000")} ({F(r.LogLossGainLow ?? 0, "+0.000;-0.000")} to {F(r.LogLossGainHigh ?? 0, "+0.000;-0.000")})" : "-"),
+                Cell(r.McNemarP is { } p ? F(p, "G2") : "-"), Cell(Training.ModeSearch.Format(TimeSpan.FromSeconds(r.Seconds))), Cell(r.Status));
+        }
+        console.Write(table);
+        console.MarkupLine($"[bold]Decision[/]: {SafeMarkup.Escape(selection.Decision)}");
+    }
+
     public static void Metrics(IAnsiConsole console, IReadOnlyList<ClassificationReport> reports)
     {
         var summary = new Table().Title("[bold]Metrics[/]").AddColumn("split").AddColumn(new TableColumn("images").RightAligned())

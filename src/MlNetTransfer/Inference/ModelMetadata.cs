@@ -26,6 +26,54 @@ public sealed record ModelMetadata
     public required HeadInfo Head { get; init; }
     public required TrainingInfo Training { get; init; }
 
+    /// <summary>How Mode = Auto chose this model among its candidates; null for a fixed mode.</summary>
+    public ModeSelectionInfo? ModeSelection { get; init; }
+
+    /// <summary>Mode = Auto: the decision in one sentence, the images it was made on, the rule, and every candidate.</summary>
+    /// <param name="Decision">The decision and its evidence, in one sentence.</param>
+    /// <param name="ChosenOn">The images the candidates were scored on (never a reported split).</param>
+    /// <param name="Images">How many.</param>
+    /// <param name="Chosen">The candidate kept.</param>
+    /// <param name="Rule">The rule that decided.</param>
+    /// <param name="Candidates">Every candidate, in the order tried.</param>
+    public sealed record ModeSelectionInfo(string Decision, string ChosenOn, int Images, string Chosen, string Rule, IReadOnlyList<CandidateRow> Candidates)
+    {
+        public double TimeBudgetSeconds { get; init; }
+
+        /// <summary>Time from the first candidate to the decision.</summary>
+        public double SearchSeconds { get; init; }
+    }
+
+    /// <summary>One candidate of Mode = Auto: what it was, how it did on the choosing images, and how it compared with the one kept before it.</summary>
+    /// <param name="Candidate">Its name.</param>
+    /// <param name="Mode"><c>feature-extraction</c> or <c>fine-tune</c>.</param>
+    /// <param name="Head">Its head kind (<see cref="HeadKinds"/>).</param>
+    /// <param name="Blocks">The blocks it trained (empty for feature extraction).</param>
+    /// <param name="LearningRate">Its learning rates, in words (null for the L-BFGS head).</param>
+    /// <param name="Status">first, better / not better than the one kept, skipped or stopped (with why).</param>
+    /// <param name="Accuracy">Accuracy on the choosing images (null when it did not finish).</param>
+    /// <param name="AccuracyLow">Wilson 95 % interval, low end.</param>
+    /// <param name="AccuracyHigh">Wilson 95 % interval, high end.</param>
+    /// <param name="LogLoss">Log-loss on the choosing images.</param>
+    /// <param name="Seconds">Wall-clock time of its fit.</param>
+    public sealed record CandidateRow(string Candidate, string Mode, string Head, string Blocks, string? LearningRate, string Status,
+        double? Accuracy, double? AccuracyLow, double? AccuracyHigh, double? LogLoss, double Seconds)
+    {
+        /// <summary>What it chose itself (its L2, its epoch).</summary>
+        public string? Choice { get; init; }
+
+        /// <summary>The candidate it was compared with (the one kept at the time); null for the first.</summary>
+        public string? Versus { get; init; }
+        public double? AccuracyGain { get; init; }
+        public double? LogLossGain { get; init; }
+        public double? LogLossGainLow { get; init; }
+        public double? LogLossGainHigh { get; init; }
+        public double? McNemarP { get; init; }
+
+        /// <summary>The one kept.</summary>
+        public bool Chosen { get; init; }
+    }
+
     /// <summary>Headline metrics per evaluated split.</summary>
     public IReadOnlyList<MetricsSummary> Metrics { get; init; } = [];
 

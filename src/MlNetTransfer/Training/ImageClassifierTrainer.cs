@@ -37,12 +37,27 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
     public TrainedImageClassifier Train(ImageDataset dataset, IProgress<ProgressEvent>? progress = null, CancellationToken cancellationToken = default) =>
         Train(dataset, Prepare(), progress, cancellationToken);
 
-    /// <summary>Before any work: the options hold, and the backend they need is there.</summary>
+    /// <summary>Before any work: the options hold, and the backend they need is there (Mode = Auto goes on without it, trying only the L-BFGS head).</summary>
     private ITorchSharpBackend? Prepare()
     {
         _options.Validate(TrainerTask.Train);
-        return _options.TrainsInTorchSharp ? TrainingBackends.TorchSharp(Describe(_options.Mode, _options.EffectiveHead)) : null;
+        _backendMissing = null;
+        if (!_options.TrainsInTorchSharp)
+            return null;
+        if (_options.Mode != TrainingMode.Auto)
+            return TrainingBackends.TorchSharp(Describe(_options.Mode, _options.EffectiveHead));
+        try
+        {
+            return TrainingBackends.TorchSharp("Mode = Auto");
+        }
+        catch (TrainingBackendMissingException e)
+        {
+            _backendMissing = e.Message;
+            return null;
+        }
     }
+
+    private string? _backendMissing;
 
     private TrainedImageClassifier Train(ImageDataset dataset, ITorchSharpBackend? backend, IProgress<ProgressEvent>? progress, CancellationToken cancellationToken)
     {
@@ -51,6 +66,8 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
         progress?.Report(new DatasetLoaded(dataset));
         var graph = PrepareGraph(_options.ConvBase, dataset, progress);
         var source = BaseSource.Of(graph, graph.BaseSha256 ?? FeaturizerGraphCache.FileHash(graph.Preset.RequireModelFile()));
+        if (_options.Mode == TrainingMode.Auto)
+            return new ModeSearch(this, _options, backend, _backendMissing).Run(dataset, source, progress, cancellationToken);
         return Run(dataset, source, _options, head, backend, warm: null, previous: null, progress, cancellationToken);
     }
 
@@ -144,6 +161,37 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
         CancellationToken cancellationToken = default) =>
         FindLearningRate(dataset, range, PrepareRangeTest(range), progress, cancellationToken);
 
+    /// <summary>
+    /// The learning curve on these images: accuracy against training images per class for a CNN trained from scratch,
+    /// feature extraction and fine-tuning (<paramref name="curve"/>), on seeded subsamples, scored on images no
+    /// subsample trained on. The conv base, seed, threads, cache and image checks are this trainer's; each method runs
+    /// with its defaults.
+    /// </summary>
+    public LearningCurveResult LearningCurve(string data, LearningCurveOptions? curve = null, IProgress<ProgressEvent>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        curve ??= new LearningCurveOptions();
+        curve.Validate();
+        _options.Validate(TrainerTask.Train);
+        if (_options.Mode != TrainingMode.FeatureExtraction || _options.Head is not null)
+            throw new TrainingOptionsException("Mode", "the learning curve runs each method with its own mode and head: leave Mode and Head at their defaults.");
+        ITorchSharpBackend? backend = null;
+        string? missing = null;
+        if (curve.Methods.Any(m => m != LearningCurveMethod.FeatureExtraction))
+        {
+            try
+            {
+                backend = TrainingBackends.TorchSharp("The learning curve's fine-tuning and from-scratch points");
+            }
+            catch (TrainingBackendMissingException e)
+            {
+                missing = e.Message;
+            }
+        }
+        var dataset = WithoutDuplicates(ImageDatasetLoader.Load(data, _options.Data), _options, progress);
+        return new LearningCurve(_options, curve, backend, missing).Run(dataset, progress, cancellationToken);
+    }
+
     /// <summary>One image twice, in two splits or under two labels: used once, never in two splits, and said; then trainable.</summary>
     private static ImageDataset WithoutDuplicates(ImageDataset dataset, ImageClassifierTrainerOptions options, IProgress<ProgressEvent>? progress)
     {
@@ -187,6 +235,8 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
         IProgress<ProgressEvent>? progress = null, CancellationToken cancellationToken = default)
     {
         _options.Validate(TrainerTask.Train);
+        if (_options.Mode == TrainingMode.Auto)
+            throw new TrainingOptionsException("Mode", "Mode = Auto cuts the graph once per candidate: make the shards of each fixed mode (and head, and blocks) a run will use.");
         var dataset = ImageDatasetLoader.Load(data, _options.Data);
         var selected = FeatureShard.Select(dataset.All, data, index, count);
         var graph = PrepareGraph(_options.ConvBase, dataset, progress);
@@ -220,46 +270,79 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
     private TrainedImageClassifier Run(ImageDataset dataset, BaseSource source, ImageClassifierTrainerOptions options, HeadKind head, ITorchSharpBackend? backend,
         HeadWeights? warm, ModelMetadata? previous, IProgress<ProgressEvent>? progress, CancellationToken cancellationToken)
     {
-        using var run = TrainingRun.Start(options, dataset, source, head, progress, cancellationToken);
-        var train = run.Featurize(run.Dataset.Train, run.TrainPlan, "featurize train", progress, cancellationToken);
-        var validation = run.Featurize(run.Dataset.Validation, ViewPlan.PlainOnly, "featurize validation", progress, cancellationToken);
-        var test = run.Featurize(run.Dataset.Test, ViewPlan.PlainOnly, "featurize test", progress, cancellationToken);
-        run.ReportSkipped(train.Concat(validation).Concat(test), progress);
-        run.Forget(train.Unreadable.Concat(validation.Unreadable).Concat(test.Unreadable).ToList());
-        run.PruneCache();
+        using var candidate = FitFirst(dataset, source, options, head, backend, warm, CandidateShape.Fixed, progress, cancellationToken);
+        return Complete(candidate, previous, progress, cancellationToken);
+    }
 
-        // The share held out by the trainer (no validation split given) chooses; the user's validation split otherwise.
-        // Made from the images that read, so a broken file neither sits in it nor empties a class of the rest.
-        var split = SplitPlan.For(run.Dataset, options, head, progress);
-        var (fit, chooseOn) = split.Apply(train, validation);
-        IHeadFitter fitter = head == HeadKind.LbfgsSoftmax
-            ? new LbfgsHeadFitter(run, options.Lbfgs)
-            : new TorchHeadFitter(run, backend!, warm);
-        FittedHead? first = null, final = null;
+    /// <summary>
+    /// A run up to its first fit: featurized, the split made, the head (and block) fit on the images it fits first and
+    /// scored on those it chooses on. <see cref="Complete"/> refits, evaluates and assembles it; Mode = Auto fits several
+    /// and completes one.
+    /// </summary>
+    internal FirstFit FitFirst(ImageDataset dataset, BaseSource source, ImageClassifierTrainerOptions options, HeadKind head, ITorchSharpBackend? backend,
+        HeadWeights? warm, CandidateShape shape, IProgress<ProgressEvent>? progress, CancellationToken cancellationToken)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var run = TrainingRun.Start(options, dataset, source, head, progress, cancellationToken);
         try
         {
-            first = fitter.Fit(fit, chooseOn.PlainOnly(), chosen: null, "main", progress, cancellationToken);
+            var train = run.Featurize(run.Dataset.Train, run.TrainPlan, "featurize train", progress, cancellationToken);
+            var validation = run.Featurize(run.Dataset.Validation, ViewPlan.PlainOnly, "featurize validation", progress, cancellationToken);
+            var test = run.Featurize(run.Dataset.Test, ViewPlan.PlainOnly, "featurize test", progress, cancellationToken);
+            run.ReportSkipped(train.Concat(validation).Concat(test), progress);
+            run.Forget(train.Unreadable.Concat(validation.Unreadable).Concat(test.Unreadable).ToList());
+            run.PruneCache();
+            var featurized = clock.Elapsed;
+
+            // The share held out by the trainer (no validation split given) chooses; the user's validation split otherwise.
+            // Made from the images that read, so a broken file neither sits in it nor empties a class of the rest.
+            var split = SplitPlan.For(run.Dataset, options, head, progress, shape.AlwaysHoldOut);
+            var (fit, chooseOn) = split.Apply(train, validation);
+            IHeadFitter fitter = head == HeadKind.LbfgsSoftmax
+                ? new LbfgsHeadFitter(run, options.Lbfgs)
+                : new TorchHeadFitter(run, backend!, warm);
+            var first = fitter.Fit(fit, chooseOn.PlainOnly(), chosen: null, "main", progress, cancellationToken);
+            var scored = chooseOn.Images.Count == 0 ? null : first.Probabilities(chooseOn);
+            return new FirstFit(run, fitter, first, split, train, chooseOn, test, scored, shape, fit.Images.Count) { FeaturizeTime = featurized, FitTime = clock.Elapsed - featurized };
+        }
+        catch
+        {
+            run.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Refits a first fit on every training image (when the trainer held out a share), evaluates it and assembles the model.</summary>
+    internal TrainedImageClassifier Complete(FirstFit candidate, ModelMetadata? previous, IProgress<ProgressEvent>? progress, CancellationToken cancellationToken,
+        Func<ModelMetadata, ModelMetadata>? annotate = null)
+    {
+        var (run, fitter, first, split, train, chooseOn, test, shape) = (candidate.Run, candidate.Fitter, candidate.First, candidate.Split, candidate.Train,
+            candidate.ChooseOn, candidate.Test, candidate.Shape);
+        FittedHead? final = null;
+        try
+        {
             // The held-out estimate is the first fit's, taken before a refit lets that model go.
-            var estimate = chooseOn.Images.Count == 0 ? null : Report(split.NameFor(refit: split.Refit && !first.Stopped), chooseOn, first.Probabilities(chooseOn), run.Dataset.Classes,
-                ofSavedModel: !(split.Refit && !first.Stopped));
+            var estimate = candidate.Scored is null ? null : Report(split.NameFor(refit: split.Refit && !first.Stopped, shape.ChoiceWords, shape.HeldName), chooseOn, candidate.Scored,
+                run.Dataset.Classes, ofSavedModel: !(split.Refit && !first.Stopped));
             bool refitStopped = false;
             if (split.Refit && !first.Stopped)
-                (final, refitStopped) = Refit(fitter, first, train, split, progress, cancellationToken);
+                (final, refitStopped) = Refit(fitter, first, train, split, shape.RechooseL2 && run.Head == HeadKind.LbfgsSoftmax, progress, cancellationToken);
             bool refit = final is not null;
             if (refitStopped && estimate is not null)
-                estimate = Report(split.NameFor(refit: false), chooseOn, first.Probabilities(chooseOn), run.Dataset.Classes);
+                estimate = Report(split.NameFor(refit: false, shape.ChoiceWords, shape.HeldName), chooseOn, candidate.Scored!, run.Dataset.Classes);
             final ??= first;
-            if (!ReferenceEquals(final, first))
-                first.Dispose();
+            candidate.Release(final);
 
             var reports = new List<ClassificationReportEntry>();
             if (test.Images.Count > 0)
-                reports.Add(new(Report("test", test, final.Probabilities(test), run.Dataset.Classes), Primary: run.Dataset.Validation.Count == 0));
+                reports.Add(new(Report(shape.TestName, test, final.Probabilities(test), run.Dataset.Classes), Primary: run.Dataset.Validation.Count == 0 || shape.TestFirst));
             if (estimate is not null)
-                reports.Add(new(estimate, Primary: run.Dataset.Validation.Count > 0 || test.Images.Count == 0));
+                reports.Add(new(estimate, Primary: (run.Dataset.Validation.Count > 0 && !shape.TestFirst) || test.Images.Count == 0));
             var ordered = reports.OrderByDescending(r => r.Primary).Select(r => r.Report).ToList();
             var assembled = final.Assemble();
-            var metadata = run.Metadata(final, ordered, refit ? train.Images.Count : fit.Images.Count, split, refit, previous);
+            var metadata = run.Metadata(final, ordered, refit ? train.Images.Count : candidate.FitCount, split, refit, previous);
+            if (annotate is not null)
+                metadata = annotate(metadata);
             var checkpoints = run.Checkpoints.ToList();
             bool stopped = final.Stopped || refitStopped;
             // What the zip needs is in it now; the trained modules are no longer needed.
@@ -270,8 +353,6 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
         catch
         {
             final?.Dispose();
-            if (!ReferenceEquals(final, first))
-                first?.Dispose();
             throw;
         }
     }
@@ -280,14 +361,16 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
     /// Fits again on every training image with what the held-out share chose. A refit stopped by the user is dropped
     /// (Stopped = true): the first fit, which finished, is what is saved.
     /// </summary>
-    private static (FittedHead? Refit, bool Stopped) Refit(IHeadFitter fitter, FittedHead first, ViewSet train, SplitPlan split,
+    private static (FittedHead? Refit, bool Stopped) Refit(IHeadFitter fitter, FittedHead first, ViewSet train, SplitPlan split, bool rechooseL2,
         IProgress<ProgressEvent>? progress, CancellationToken cancellationToken)
     {
-        progress.Note($"refitting on all {train.Images.Count} training images with {first.Choice} (chosen on the {split.HeldOut.Count} held-out images)");
+        progress.Note(rechooseL2
+            ? $"refitting on all {train.Images.Count} training images, the L2 weight chosen again by cross-validation on all of them"
+            : $"refitting on all {train.Images.Count} training images with {first.Choice} (chosen on the {split.HeldOut.Count} held-out images)");
         FittedHead? refit = null;
         try
         {
-            refit = fitter.Fit(train, ViewSet.Empty(train.Shape), first, "refit", progress, cancellationToken);
+            refit = fitter.Fit(train, ViewSet.Empty(train.Shape), rechooseL2 ? null : first, "refit", progress, cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -360,3 +443,61 @@ internal sealed class BaseSource
     public static BaseSource Of(FeaturizerGraphFile graph, string baseSha256 = "") =>
         new(graph.Preset, () => OnnxGraph.Load(graph.Path), graph, graph.FeatureLength, baseSha256);
 }
+
+/// <summary>
+/// How a run is shaped. Fixed modes: as documented on the options. Mode = Auto's candidates: a share is held out for
+/// every head (all are scored on the same images), a reported-only split may carry another name (the user's validation
+/// split, when it is the one reported), an L-BFGS refit chooses its L2 again on all the images, as the fixed mode does,
+/// and the test split is reported first.
+/// </summary>
+internal sealed record CandidateShape(bool AlwaysHoldOut, bool RechooseL2, string TestName, string? ChoiceWords, string HeldName = "validation")
+{
+    /// <summary>The test split is the reported one even beside a validation split (which chose the mode).</summary>
+    public bool TestFirst { get; init; }
+
+    public static readonly CandidateShape Fixed = new(false, false, "test", null);
+}
+
+/// <summary>A run after its first fit: what <see cref="ImageClassifierTrainer.Complete"/> needs to finish it, or what is freed when it is not chosen.</summary>
+internal sealed class FirstFit(TrainingRun run, IHeadFitter fitter, FittedHead first, SplitPlan split, ViewSet train, ViewSet chooseOn, ViewSet test,
+    float[][]? scored, CandidateShape shape, int fitCount) : IDisposable
+{
+    public TrainingRun Run { get; } = run;
+    public IHeadFitter Fitter { get; } = fitter;
+    public FittedHead First { get; } = first;
+    public SplitPlan Split { get; } = split;
+    public ViewSet Train { get; } = train;
+    public ViewSet ChooseOn { get; } = chooseOn;
+    public ViewSet Test { get; } = test;
+
+    /// <summary>Probabilities of the first fit on the images it chooses on (null when there are none).</summary>
+    public float[][]? Scored { get; } = scored;
+    public CandidateShape Shape { get; } = shape;
+
+    /// <summary>Images the first fit trained on.</summary>
+    public int FitCount { get; } = fitCount;
+
+    /// <summary>Time spent featurizing (mostly reading the cache after the first run of a cut).</summary>
+    public TimeSpan FeaturizeTime { get; init; }
+
+    /// <summary>Time the first fit took, featurization aside.</summary>
+    public TimeSpan FitTime { get; init; }
+
+    /// <summary>The report of the first fit on the images it chooses on.</summary>
+    public Evaluation.ClassificationReport? ChoiceReport(string split) =>
+        Scored is null ? null : ImageClassifierTrainer.Report(split, ChooseOn, Scored, Run.Dataset.Classes, ofSavedModel: false);
+
+    /// <summary>The first fit is no longer needed once another (the refit) is final.</summary>
+    public void Release(FittedHead final)
+    {
+        if (!ReferenceEquals(final, First))
+            First.Dispose();
+    }
+
+    public void Dispose()
+    {
+        First.Dispose();
+        Run.Dispose();
+    }
+}
+

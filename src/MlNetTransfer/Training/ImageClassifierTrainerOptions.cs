@@ -19,7 +19,7 @@ public sealed record ImageClassifierTrainerOptions
     /// <summary>The conv base. Default: the embedded <c>resnet18</c>. <see cref="ImageClassifierTrainer.Retrain(string, string, IProgress{Progress.ProgressEvent}?, CancellationToken)"/> takes the model's.</summary>
     public ConvBasePreset ConvBase { get; init; } = ConvBaseRegistry.Get(ConvBaseRegistry.DefaultName);
 
-    /// <summary>Default <see cref="TrainingMode.FeatureExtraction"/>. <see cref="ImageClassifierTrainer.Retrain(string, string, IProgress{Progress.ProgressEvent}?, CancellationToken)"/> takes the model's.</summary>
+    /// <summary>Default <see cref="TrainingMode.FeatureExtraction"/> (the console's <c>train</c> defaults to <see cref="TrainingMode.Auto"/>). <see cref="ImageClassifierTrainer.Retrain(string, string, IProgress{Progress.ProgressEvent}?, CancellationToken)"/> takes the model's.</summary>
     public TrainingMode Mode { get; init; } = TrainingMode.FeatureExtraction;
 
     /// <summary>
@@ -61,6 +61,9 @@ public sealed record ImageClassifierTrainerOptions
     /// <summary>The recipe of the TorchSharp heads and of fine-tuning.</summary>
     public FineTuningOptions FineTuning { get; init; } = new();
 
+    /// <summary>How <see cref="TrainingMode.Auto"/> searches (its candidates and time budget); leave at its default for the fixed modes.</summary>
+    public ModeSearchOptions ModeSearch { get; init; } = new();
+
     /// <summary>
     /// When the trainer held out a share of the training images itself (the data has no validation split), fit the
     /// final model again on every labelled image with what that share chose (the L2 weight, the epoch). Default true.
@@ -80,8 +83,41 @@ public sealed record ImageClassifierTrainerOptions
     /// <summary>The head this run trains: <see cref="Head"/>, else the mode's default.</summary>
     public HeadKind EffectiveHead => Head ?? (Mode == TrainingMode.FineTuning ? HeadKind.TorchSharpSoftmax : HeadKind.LbfgsSoftmax);
 
-    /// <summary>Whether the head (and fine-tuning) trains in TorchSharp.</summary>
-    public bool TrainsInTorchSharp => Mode == TrainingMode.FineTuning || EffectiveHead != HeadKind.LbfgsSoftmax;
+    /// <summary>Whether the head (and fine-tuning) trains in TorchSharp (with <see cref="TrainingMode.Auto"/>: any candidate does).</summary>
+    public bool TrainsInTorchSharp => Mode == TrainingMode.Auto
+        ? ModeSearch.Candidates.Any(c => c != ModeCandidate.LbfgsHead)
+        : Mode == TrainingMode.FineTuning || EffectiveHead != HeadKind.LbfgsSoftmax;
+
+    /// <summary>
+    /// The options of one candidate of <see cref="TrainingMode.Auto"/>: its mode, head and blocks, and of the rest only
+    /// what that candidate reads (the others' parts at their defaults).
+    /// </summary>
+    internal ImageClassifierTrainerOptions ForCandidate(ModeCandidate candidate)
+    {
+        var r = FineTuning;
+        var clean = this with { ModeSearch = new ModeSearchOptions() };
+        return candidate switch
+        {
+            ModeCandidate.LbfgsHead => clean with
+            {
+                Mode = TrainingMode.FeatureExtraction, Head = HeadKind.LbfgsSoftmax, FineTuning = new FineTuningOptions(), Resume = false, CheckpointFolder = null,
+            },
+            ModeCandidate.MlpHead => clean with
+            {
+                Mode = TrainingMode.FeatureExtraction, Head = HeadKind.TorchSharpMlp, Lbfgs = new LbfgsHeadOptions(),
+                FineTuning = new FineTuningOptions
+                {
+                    HeadEpochs = r.HeadEpochs, LearningRate = r.LearningRate, Optimizer = r.Optimizer, WeightDecay = r.WeightDecay, Schedule = r.Schedule,
+                    BatchSize = r.BatchSize, AugmentedViews = r.AugmentedViews,
+                },
+            },
+            _ => clean with
+            {
+                Mode = TrainingMode.FineTuning, Head = HeadKind.TorchSharpSoftmax, Lbfgs = new LbfgsHeadOptions(),
+                FineTuning = r with { Unfreeze = candidate == ModeCandidate.FineTuneTopBlock ? "1" : "2" },
+            },
+        };
+    }
 
     /// <summary>
     /// Throws <see cref="TrainingOptionsException"/> naming the first option that is out of range or does nothing for
@@ -122,6 +158,13 @@ public sealed record ImageClassifierTrainerOptions
         Require(r.AugmentedViews >= 0, "FineTuning.AugmentedViews", "must be >= 0");
         Require(r.Patience >= 1, "FineTuning.Patience", "must be at least 1");
         Require(!string.IsNullOrWhiteSpace(r.Unfreeze), "FineTuning.Unfreeze", "must name a block or give a count of blocks");
+
+        if (Mode == TrainingMode.Auto)
+        {
+            ValidateAuto(task);
+            return;
+        }
+        Unused(ModeSearch, new ModeSearchOptions(), "ModeSearch", [], $"Mode = {Mode} (it is for Mode = Auto)");
 
         var head = EffectiveHead;
         if (task == TrainerTask.Train && TrainsInTorchSharp)
@@ -198,6 +241,38 @@ public sealed record ImageClassifierTrainerOptions
         // The TorchSharp runs flip only their crops: with none there is nothing to flip.
         if (torch && !Mirror && FineTuning.AugmentedViews == 0)
             throw new TrainingOptionsException("Mirror", $"Mirror = false does nothing for {path} with FineTuning.AugmentedViews = 0: only the augmented crops are flipped.");
+    }
+
+    /// <summary>Mode = Auto: its own options, then each candidate's as that candidate reads them, then nothing set that no candidate reads.</summary>
+    private void ValidateAuto(TrainerTask task)
+    {
+        if (task != TrainerTask.Train)
+            throw new TrainingOptionsException("Mode", task == TrainerTask.Retrain
+                ? "Mode = Auto does nothing for continued training (Retrain): the model's mode is kept; leave it at its default."
+                : "Mode = Auto is for training: the learning-rate range test needs a fixed mode (FeatureExtraction with a TorchSharp head, or FineTuning).");
+        var search = ModeSearch;
+        Require(Head is null, "Head", "is chosen by Mode = Auto (among ModeSearch.Candidates); give Mode = FeatureExtraction or FineTuning to fix the head");
+        Require(FineTuning.Unfreeze == new FineTuningOptions().Unfreeze, "FineTuning.Unfreeze", "is chosen by Mode = Auto (the top block, then the top two); give Mode = FineTuning to fix it");
+        Require(Precision == ConvBasePrecision.Fp32, "Precision", "= Int8 is for Mode = FeatureExtraction: Mode = Auto also fine-tunes, which trains the fp32 block");
+        Require(search.Candidates.Count > 0, "ModeSearch.Candidates", "must hold at least one candidate");
+        Require(search.Candidates.Distinct().Count() == search.Candidates.Count, "ModeSearch.Candidates", "must not name a candidate twice");
+        Require(search.TimeBudget > TimeSpan.Zero, "ModeSearch.TimeBudget", "must be positive");
+        foreach (var candidate in search.Candidates)
+            ForCandidate(candidate).Validate(task);
+        var candidates = search.Candidates;
+        bool torch = candidates.Any(c => c != ModeCandidate.LbfgsHead);
+        bool fineTune = candidates.Any(c => c is ModeCandidate.FineTuneTopBlock or ModeCandidate.FineTuneTopTwoBlocks);
+        if (!candidates.Contains(ModeCandidate.LbfgsHead))
+            Unused(Lbfgs, new LbfgsHeadOptions(), "Lbfgs", [], "Mode = Auto without the LbfgsHead candidate");
+        if (!torch)
+        {
+            Unused(FineTuning, new FineTuningOptions(), "FineTuning", [], "Mode = Auto with only the LbfgsHead candidate");
+            Require(!Resume, "Resume", "does nothing for Mode = Auto with only the LbfgsHead candidate: it has no epochs to resume");
+            Require(CheckpointFolder is null, "CheckpointFolder", "does nothing for Mode = Auto with only the LbfgsHead candidate: it has no epochs to checkpoint");
+        }
+        else if (!fineTune)
+            Unused(FineTuning, new FineTuningOptions(), "FineTuning", ["HeadEpochs", "LearningRate", "Optimizer", "WeightDecay", "Schedule", "BatchSize", "AugmentedViews"],
+                "Mode = Auto without a fine-tuning candidate");
     }
 
     private static void Require(bool condition, string option, string problem)

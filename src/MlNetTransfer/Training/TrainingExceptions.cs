@@ -19,3 +19,6 @@ public sealed class TrainingDivergedException(string message) : Exception(messag
 
 /// <summary>A TorchSharp head or fine-tuning was asked for, but the assembly that trains them (package MlNetTransfer.TorchSharp) is not there.</summary>
 public sealed class TrainingBackendMissingException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>Mode = Auto could not finish a single candidate within its time budget (<see cref="ModeSearchOptions.TimeBudget"/>).</summary>
+public sealed class TrainingTimeBudgetException(string message) : Exception(message);

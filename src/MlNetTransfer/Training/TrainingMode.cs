@@ -11,6 +11,13 @@ public enum TrainingMode
     /// in TorchSharp (package MlNetTransfer.TorchSharp); the tuned weights go back into the ONNX graph.
     /// </summary>
     FineTuning,
+
+    /// <summary>
+    /// The tool chooses: candidates from cheap to dear (<see cref="ModeSearchOptions.Candidates"/>) are fit on the same
+    /// images and scored on images no reported figure is taken from; a dearer one is kept only when it is better beyond the
+    /// noise of that comparison. The winner is then finished (refit on every training image) as its fixed mode would be.
+    /// </summary>
+    Auto,
 }
 
 /// <summary>The head put on the pooled conv-base features, named by what trains it.</summary>

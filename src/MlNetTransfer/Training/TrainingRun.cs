@@ -234,20 +234,38 @@ internal sealed record SplitPlan(IReadOnlyList<LabeledImage> HeldOut, bool Refit
     public bool MadeByTrainer => HeldOut.Count > 0;
 
     /// <summary>The split the choice was made on, as reports name it.</summary>
-    public string NameFor(bool refit) =>
-        !MadeByTrainer ? "validation" : refit ? "validation (held out by the trainer; estimate before the refit)" : "validation (held out by the trainer)";
+    /// <param name="refit">The figures are of the first fit, before a refit on every image.</param>
+    /// <param name="also">What else the split chose, in words ("it chose the mode"); null for nothing more.</param>
+    /// <param name="heldName">The word for the share the trainer held out.</param>
+    public string NameFor(bool refit, string? also = null, string heldName = "validation")
+    {
+        var notes = new List<string>();
+        if (MadeByTrainer && heldName == "validation")
+            notes.Add("held out by the trainer");
+        if (also is not null)
+            notes.Add(also);
+        if (MadeByTrainer && refit)
+            notes.Add("estimate before the refit");
+        var name = MadeByTrainer && heldName != "validation" ? $"{heldName} training images" : "validation";
+        return notes.Count == 0 ? name : $"{name} ({string.Join("; ", notes)})";
+    }
 
-    public static SplitPlan For(ImageDataset dataset, ImageClassifierTrainerOptions options, HeadKind head, IProgress<ProgressEvent>? progress)
+    /// <param name="dataset">The data, as read.</param>
+    /// <param name="options">The run's options (the held-out fraction, the seed, refit).</param>
+    /// <param name="head">The head: only a TorchSharp head needs a share to choose its epoch on.</param>
+    /// <param name="progress">Where the split is said.</param>
+    /// <param name="alwaysHoldOut">Hold out a share for every head (Mode = Auto scores its candidates on it), not only where something is chosen on it.</param>
+    public static SplitPlan For(ImageDataset dataset, ImageClassifierTrainerOptions options, HeadKind head, IProgress<ProgressEvent>? progress, bool alwaysHoldOut = false)
     {
         if (dataset.Validation.Count > 0)
             return new SplitPlan([], false);
-        bool needsChoice = head != HeadKind.LbfgsSoftmax;
+        bool needsChoice = head != HeadKind.LbfgsSoftmax || alwaysHoldOut;
         if (!needsChoice && dataset.Test.Count > 0)
             return new SplitPlan([], false);
         var (_, held) = StratifiedSplitter.Split(dataset.Train, options.Data.ValidationFraction, options.Seed, minKept: 2);
         if (held.Count == 0)
             return new SplitPlan([], false);
-        string purpose = needsChoice ? "to choose the epoch" : "to estimate accuracy";
+        string purpose = alwaysHoldOut ? "to choose the mode" : needsChoice ? "to choose the epoch" : "to estimate accuracy";
         progress.Note(options.Refit
             ? FormattableString.Invariant($"no validation split: {held.Count} of {dataset.Train.Count} training images ({options.Data.ValidationFraction:P0} per class) held out {purpose}; the final model is then fit on all {dataset.Train.Count}")
             : FormattableString.Invariant($"no validation split: {held.Count} of {dataset.Train.Count} training images ({options.Data.ValidationFraction:P0} per class) held out {purpose}; no refit (Refit = false): the model never sees them"));

@@ -91,6 +91,9 @@ internal interface ITorchSharpBackend
 
     /// <summary>The learning-rate range test on the job's training views (fine-tuning: after the head phase).</summary>
     LearningRateSweep FindLearningRate(TorchTrainingJob job, LearningRateRange range, IProgress<ProgressEvent>? progress, CancellationToken cancellationToken);
+
+    /// <summary>Trains a small CNN from random weights on the job's pixels; class probabilities of its evaluation images.</summary>
+    float[][] TrainFromScratch(ScratchJob job, CancellationToken cancellationToken);
 }
 
 /// <summary>Finds the TorchSharp backend: the assembly MlNetTransfer.TorchSharp, which a project gets by referencing its package.</summary>
