@@ -101,7 +101,7 @@ public class AutoModeTests
             var d = wrongTest ? new ImageDataset(withTest.Source, withTest.SplitOrigin, withTest.Train, withTest.Validation, WithValidation(data, wrongLabels: true).Validation, []) : withTest;
             using var trained = new ImageClassifierTrainer(Auto(preset, temp.File("cache"), [ModeCandidate.LbfgsHead, ModeCandidate.MlpHead])).Train(d);
             Assert.Equal("test", trained.Reports[0].Split);
-            Assert.Equal("validation", trained.Metadata.ModeSelection!.ChosenOn);
+            Assert.Equal("validation images", trained.Metadata.ModeSelection!.ChosenOn);
             test = trained.Reports[0].MicroAccuracy;
             return trained.Metadata.ModeSelection;
         }

@@ -18,9 +18,10 @@ internal sealed class ModeSearch(ImageClassifierTrainer trainer, ImageClassifier
 {
     /// <summary>The decision rule, as the metadata and the report state it.</summary>
     public const string Rule =
-        "cheapest first; a dearer candidate replaces the one kept when, on the same choosing images, it is at least as accurate and its log-loss is lower " +
-        "beyond noise (the 95 % paired-bootstrap interval of the log-loss gain lies above 0). Log-loss, not accuracy, decides because it uses every " +
-        "image's probability, where accuracy only moves on the few images whose top class flips; McNemar's exact test on those is shown as well.";
+        "cheapest first; a dearer candidate replaces the one kept when, on the same choosing images, it gets more of them right beyond noise " +
+        "(McNemar's exact test on the images only one of the two gets right, p < 0.05) and its log-loss is not worse beyond noise (the 95 % " +
+        "paired-bootstrap interval of its log-loss gain reaches above 0). Accuracy decides because a fine-tuned model's probabilities are often " +
+        "over-confident, which costs it log-loss while it classifies better; log-loss only vetoes a model whose probabilities are clearly worse.";
 
     /// <summary>Measured ratio of fine-tuning the top two blocks to the top block alone (docs/fine-tuning.md), used to skip it early when it cannot fit.</summary>
     private const double TopTwoOverTopOne = 1.6;
@@ -117,7 +118,8 @@ internal sealed class ModeSearch(ImageClassifierTrainer trainer, ImageClassifier
                 else
                 {
                     fit.Dispose();
-                    if (closest is null || comparison.LogLossGain > closest.Value.Comparison.LogLossGain)
+                    if (closest is null || comparison.McNemarP < closest.Value.Comparison.McNemarP
+                        || (comparison.McNemarP == closest.Value.Comparison.McNemarP && comparison.AccuracyGain > closest.Value.Comparison.AccuracyGain))
                         closest = (candidate, comparison);
                 }
             }
@@ -163,7 +165,7 @@ internal sealed class ModeSearch(ImageClassifierTrainer trainer, ImageClassifier
     {
         const string chose = "it chose the mode";
         if (dataset.Validation.Count > 0 && dataset.Test.Count > 0)
-            return (dataset, new CandidateShape(false, true, "test", chose) { TestFirst = true }, "validation");
+            return (dataset, new CandidateShape(false, true, "test", chose) { TestFirst = true }, "validation images");
         var heldWords = FormattableString.Invariant($"held-out training images ({options.Data.ValidationFraction:P0} of each class)");
         if (dataset.Validation.Count > 0)
             return (new ImageDataset(dataset.Source, dataset.SplitOrigin, dataset.Train, [], dataset.Validation, dataset.Skipped),
@@ -171,8 +173,8 @@ internal sealed class ModeSearch(ImageClassifierTrainer trainer, ImageClassifier
         return (dataset, new CandidateShape(true, true, "test", chose, "held-out"), heldWords);
     }
 
-    /// <summary>Better beyond noise: at least as accurate, and the log-loss gain's 95 % paired-bootstrap interval above 0.</summary>
-    internal static bool IsBetter(PairedComparison comparison) => comparison.AccuracyGain >= 0 && comparison.LogLossGainInterval.Low > 0;
+    /// <summary>Better beyond noise: McNemar's exact p below 0.05 in its favour, and its log-loss not worse beyond noise.</summary>
+    internal static bool IsBetter(PairedComparison comparison) => comparison.SecondIsBetter(0.05) && comparison.LogLossGainInterval.High > 0;
 
     /// <summary>What finishing a kept candidate would take: its refit on every training image (its fit, scaled by the images), or nothing.</summary>
     private static TimeSpan Completion(FirstFit fit) =>
@@ -185,10 +187,10 @@ internal sealed class ModeSearch(ImageClassifierTrainer trainer, ImageClassifier
         string sentence;
         if (evidence is { } e)
             sentence = FormattableString.Invariant(
-                $"{Verb(kept)}: {Points(e.Comparison.AccuracyGain)} over {Words(e.Over)} on {n} {chosenOn}; log-loss {report.LogLoss:F3}, lower by {e.Comparison.LogLossGain:F3} (95 % interval {e.Comparison.LogLossGainInterval.Low:F3} to {e.Comparison.LogLossGainInterval.High:F3}); McNemar p = {e.Comparison.McNemarP:G2}");
+                $"{Verb(kept)}: {Points(e.Comparison.AccuracyGain)} over {Words(e.Over)} on {n} {chosenOn} ({e.Comparison.OnlySecondRight} images only it gets right, {e.Comparison.OnlyFirstRight} only the other; McNemar p = {e.Comparison.McNemarP:G2}); log-loss {report.LogLoss:F3}, gain {e.Comparison.LogLossGain:F3} (95 % interval {e.Comparison.LogLossGainInterval.Low:F3} to {e.Comparison.LogLossGainInterval.High:F3})");
         else if (closest is { } c)
             sentence = FormattableString.Invariant(
-                $"kept {Words(kept)}: no dearer candidate was better beyond noise on {n} {chosenOn} (closest: {Words(c.Candidate)}, {Points(c.Comparison.AccuracyGain)}, log-loss gain 95 % interval {c.Comparison.LogLossGainInterval.Low:F3} to {c.Comparison.LogLossGainInterval.High:F3}, McNemar p = {c.Comparison.McNemarP:G2})");
+                $"kept {Words(kept)}: no dearer candidate was better beyond noise on {n} {chosenOn} (closest: {Words(c.Candidate)}, {Points(c.Comparison.AccuracyGain)}, McNemar p = {c.Comparison.McNemarP:G2}, log-loss gain 95 % interval {c.Comparison.LogLossGainInterval.Low:F3} to {c.Comparison.LogLossGainInterval.High:F3})");
         else
             sentence = $"{Words(kept)}: the only candidate that finished";
         var skipped = rows.Where(r => r.Status.StartsWith("skipped", StringComparison.Ordinal) || r.Status.StartsWith("stopped", StringComparison.Ordinal)).Select(r => r.Candidate).ToList();
