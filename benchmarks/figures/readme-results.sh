@@ -33,6 +33,8 @@ run cal-lbfgs       train $data/caltech101_6 --mode feature-extraction
 run cal-mlp         train $data/caltech101_6 --mode feature-extraction --head torch-mlp
 run cal-ft          train $data/caltech101_6 --mode fine-tune --unfreeze stage4
 run fashion         train data/fashion-mnist-sample --mode feature-extraction
+run fashion-ft      train data/fashion-mnist-sample --mode fine-tune --unfreeze stage4
+run fashion-ft2     train data/fashion-mnist-sample --mode fine-tune --unfreeze 2
 run hymtrain-lbfgs  train $data/hymenoptera_data/train --mode feature-extraction
 run hymtrain-ft     train $data/hymenoptera_data/train --mode fine-tune --unfreeze stage4
 for m in hymtrain-lbfgs hymtrain-ft; do

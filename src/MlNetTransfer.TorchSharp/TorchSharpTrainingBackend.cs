@@ -76,6 +76,7 @@ internal sealed class TorchSharpTrainingBackend : ITorchSharpBackend
                     Modules = [model.Head],
                     Optimizer = optimizer,
                     Validate = () => Evaluate(() => model.Head.forward(valX), valY),
+                    LabelSmoothing = recipe.LabelSmoothing,
                 };
                 keeper.Keep = job.KeepHeadEpoch is { } kh ? ("head", kh) : job.KeepEpoch;
                 var callbacks = new List<Callback>
@@ -120,6 +121,7 @@ internal sealed class TorchSharpTrainingBackend : ITorchSharpBackend
                     Modules = [suffix, model.Head],
                     Optimizer = optimizer,
                     Validate = () => ViewTensors.Evaluate(suffix, model.Head, job.Validation, valLabels),
+                    LabelSmoothing = recipe.LabelSmoothing,
                 };
                 var stopping = new EarlyStopping(recipe.Patience, progress)
                 {
@@ -178,7 +180,7 @@ internal sealed class TorchSharpTrainingBackend : ITorchSharpBackend
                 {
                     Name = "lr-find", Epochs = int.MaxValue, StepsPerEpoch = (int)Math.Ceiling(x.shape[0] / (double)recipe.BatchSize),
                     Batches = random => SampleBatches(x, y, random, recipe.BatchSize), Forward = model.Head.forward, Modules = [model.Head],
-                    Optimizer = optimizer, Validate = () => (double.NaN, double.NaN),
+                    Optimizer = optimizer, Validate = () => (double.NaN, double.NaN), LabelSmoothing = recipe.LabelSmoothing,
                 };
             }
             else
@@ -197,7 +199,7 @@ internal sealed class TorchSharpTrainingBackend : ITorchSharpBackend
                 {
                     Name = "lr-find", Epochs = int.MaxValue, StepsPerEpoch = (int)Math.Ceiling(job.Train.Images.Count / (double)recipe.BatchSize),
                     Batches = random => ImageBatches(job.Train, labels, random, recipe.BatchSize), Forward = x => model.Head.forward(suffix.forward(x)),
-                    Modules = [suffix, model.Head], Optimizer = optimizer, Validate = () => (double.NaN, double.NaN),
+                    Modules = [suffix, model.Head], Optimizer = optimizer, Validate = () => (double.NaN, double.NaN), LabelSmoothing = recipe.LabelSmoothing,
                 };
             }
             using (optimizer)

@@ -1,6 +1,5 @@
 using System.ComponentModel;
 using System.Globalization;
-using MlNetTransfer.Backbones;
 using MlNetTransfer.Cli.Rendering;
 using MlNetTransfer.Training;
 using Spectre.Console;
@@ -8,20 +7,11 @@ using Spectre.Console.Cli;
 
 namespace MlNetTransfer.Cli.Commands;
 
-public sealed class LearningCurveSettings : RunSettings
+public sealed class LearningCurveSettings : BaseSettings
 {
     [CommandArgument(0, "<data>")]
     [Description("Labelled images, as for train. Scored on test/, else val/, else a seeded 20 % of the training images set aside first.")]
     public string Data { get; init; } = "";
-
-    [CommandOption("-b|--base <BASE>")]
-    [Description("Conv base of feature extraction and fine-tuning: resnet18 (embedded default), vgg16-keras, vgg16-torchvision, or a path to any .onnx with a spec JSON beside it.")]
-    [DefaultValue(ConvBaseRegistry.DefaultName)]
-    public string Base { get; init; } = ConvBaseRegistry.DefaultName;
-
-    [CommandOption("--base-model <FILE>")]
-    [Description("The exported ONNX file for a preset that is not embedded.")]
-    public string? BaseModel { get; init; }
 
     [CommandOption("--sizes <LIST>")]
     [Description("Training images per class of the subsamples (comma-separated); sizes at or above the smallest class are dropped; every training image is always the last point.")]
@@ -54,20 +44,6 @@ public sealed class LearningCurveSettings : RunSettings
     {
         ["scratch"] = LearningCurveMethod.FromScratch, ["fe"] = LearningCurveMethod.FeatureExtraction, ["ft"] = LearningCurveMethod.FineTuning,
     };
-
-    internal override ImageClassifierTrainerOptions Apply(ImageClassifierTrainerOptions o)
-    {
-        o = base.Apply(o);
-        ConvBasePreset? preset = null;
-        try
-        {
-            preset = ConvBaseRegistry.Resolve(Base, BaseModel);
-        }
-        catch (ConvBaseException) when (Validating)
-        {
-        }
-        return preset is null ? o : o with { ConvBase = preset };
-    }
 
     internal LearningCurveOptions Curve() => new()
     {

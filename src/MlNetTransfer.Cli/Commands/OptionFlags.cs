@@ -50,6 +50,8 @@ internal static partial class OptionFlags
         ["FineTuning.AugmentedViews"] = "--augment",
         ["FineTuning.Patience"] = "--patience",
         ["FineTuning.TrainBatchNorm"] = "--train-batchnorm",
+        ["FineTuning.LabelSmoothing"] = "--label-smoothing",
+        ["TestTimeFlip"] = "--test-time-flip",
         ["Range.Start"] = "--start",
         ["Range.End"] = "--end",
         ["Range.Steps"] = "--steps",
@@ -110,7 +112,7 @@ internal static partial class OptionFlags
             {
                 ("Featurizer.UseCache", "true") => "the cache (no --no-cache)",
                 ("Refit" or "Mirror" or "Featurizer.UseCache" or "Data.FollowLinks", "false") => flag,
-                ("Resume" or "FineTuning.TrainBatchNorm", "true") => flag,
+                ("Resume" or "FineTuning.TrainBatchNorm" or "TestTimeFlip", "true") => flag,
                 _ => $"{flag} {ValueWord(option, value)}",
             };
         });

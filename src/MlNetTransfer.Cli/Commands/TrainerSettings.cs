@@ -101,8 +101,8 @@ public abstract class RunSettings : ImageSettings
     internal virtual string? WordErrors() => null;
 }
 
-/// <summary>Which conv base, how it is cut, and the views of each training image: what runs through the base.</summary>
-public abstract class ViewSettings : RunSettings
+/// <summary>Which conv base: the preset (or a path) and, for one that is not embedded, its exported ONNX file.</summary>
+public abstract class BaseSettings : RunSettings
 {
     [CommandOption("-b|--base <BASE>")]
     [Description("Conv base: resnet18 (embedded default), vgg16-keras, vgg16-torchvision, or a path to any .onnx with a spec JSON beside it.")]
@@ -112,6 +112,30 @@ public abstract class ViewSettings : RunSettings
     [CommandOption("--base-model <FILE>")]
     [Description("The exported ONNX file for a preset that is not embedded (vgg16-keras, vgg16-torchvision); see onnx/README.md.")]
     public string? BaseModel { get; init; }
+
+    internal override ImageClassifierTrainerOptions Apply(ImageClassifierTrainerOptions o)
+    {
+        o = base.Apply(o);
+        return o with { ConvBase = ResolveBase() ?? o.ConvBase };
+    }
+
+    private ConvBasePreset? ResolveBase()
+    {
+        try
+        {
+            return ConvBaseRegistry.Resolve(Base, BaseModel);
+        }
+        catch (ConvBaseException) when (Validating)
+        {
+            // A base that cannot be had is reported by the run, naming the file; the other options are checked now.
+            return null;
+        }
+    }
+}
+
+/// <summary>Which conv base, how it is cut, and the views of each training image: what runs through the base.</summary>
+public abstract class ViewSettings : BaseSettings
+{
 
     [CommandOption("--precision <P>")]
     [Description("Conv base precision: fp32, or int8 (feature extraction: made from the fp32 ONNX, calibrated on up to 200 training images; the saved model carries it). bf16 is not offered: ONNX Runtime's CPU provider has no bf16 convolution.")]
@@ -148,7 +172,6 @@ public abstract class ViewSettings : RunSettings
         o = base.Apply(o);
         return o with
         {
-            ConvBase = ResolveBase() ?? o.ConvBase,
             Precision = OptionFlags.Precisions.Parse(Precision),
             Mode = OptionFlags.Modes.Parse(Mode ?? DefaultMode),
             Head = Head is null ? null : OptionFlags.Heads.Parse(Head),
@@ -170,19 +193,6 @@ public abstract class ViewSettings : RunSettings
         if (Head is not null && !OptionFlags.Heads.TryParse(Head, out _))
             return $"--head must be one of {string.Join(", ", OptionFlags.Heads.Words)}";
         return base.WordErrors();
-    }
-
-    private ConvBasePreset? ResolveBase()
-    {
-        try
-        {
-            return ConvBaseRegistry.Resolve(Base, BaseModel);
-        }
-        catch (ConvBaseException) when (Validating)
-        {
-            // A base that cannot be had is reported by the run, naming the file; the other options are checked now.
-            return null;
-        }
     }
 }
 
@@ -213,6 +223,11 @@ public abstract class RecipeSettings : ViewSettings
     [Description("TorchSharp heads and fine-tune: weight decay. Default: the optimizer's, 1e-4 for sgd, 1e-2 for adamw.")]
     public double? WeightDecay { get; init; }
 
+    [CommandOption("--label-smoothing <X>")]
+    [Description("TorchSharp heads and fine-tune: label smoothing of the training loss (0 to below 1; 0 is none).")]
+    [DefaultValue(0.0)]
+    public double LabelSmoothing { get; init; }
+
     [CommandOption("--train-batchnorm")]
     [Description("fine-tune: also update BatchNorm statistics of the unfrozen block (default: they stay in inference mode).")]
     public bool TrainBatchNorm { get; init; }
@@ -230,6 +245,7 @@ public abstract class RecipeSettings : ViewSettings
                 Optimizer = OptionFlags.Optimizers.Parse(Optimizer),
                 WeightDecay = WeightDecay,
                 TrainBatchNorm = TrainBatchNorm,
+                LabelSmoothing = LabelSmoothing,
             },
         };
     }
@@ -279,6 +295,10 @@ public abstract class TrainingSettings : RecipeSettings
     [Description("Keep the model fit without the held-out share (the default fits it again on every labelled image).")]
     public bool NoRefit { get; init; }
 
+    [CommandOption("--test-time-flip")]
+    [Description("The saved model predicts from each image and its mirror image (the head sees the mean of their features): flip test-time augmentation inside the zip, about twice the inference time.")]
+    public bool TestTimeFlip { get; init; }
+
     [CommandOption("--resume")]
     [Description("TorchSharp heads and fine-tune: continue an interrupted run from its last epoch checkpoint (same data, options and threads).")]
     public bool Resume { get; init; }
@@ -300,6 +320,7 @@ public abstract class TrainingSettings : RecipeSettings
             Lbfgs = o.Lbfgs with { L2 = L2, Folds = Folds },
             Data = o.Data with { ValidationFraction = ValidationFraction },
             Refit = !NoRefit,
+            TestTimeFlip = TestTimeFlip,
             Resume = Resume,
             Featurizer = o.Featurizer with { Shards = Features.Select(Path.GetFullPath).ToList() },
         };

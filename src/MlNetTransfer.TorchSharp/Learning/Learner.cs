@@ -42,6 +42,9 @@ internal sealed class TrainingPhase
     /// <summary>Validation loss and accuracy of the current weights (NaN, NaN without validation images).</summary>
     public required Func<(double Loss, double Accuracy)> Validate { get; init; }
 
+    /// <summary>Label smoothing of the training loss (0: none); validation losses are never smoothed.</summary>
+    public double LabelSmoothing { get; init; }
+
     /// <summary>The rate an epoch reports: the last parameter group's.</summary>
     public double ReportedRate => Optimizer.ParamGroups.Last().LearningRate;
 }
@@ -122,7 +125,7 @@ internal static class Learner
                     foreach (var c in callbacks) c.BeforeBatch(context);
                     phase.Optimizer.zero_grad();
                     var logits = phase.Forward(batch.X);
-                    var loss = nn.functional.cross_entropy(logits, batch.Y);
+                    var loss = nn.functional.cross_entropy(logits, batch.Y, label_smoothing: phase.LabelSmoothing);
                     loss.backward();
                     phase.Optimizer.step();
                     context.Step++;

@@ -72,6 +72,12 @@ public sealed record FineTuningOptions
     /// <summary>Fine-tuning: stop after this many epochs without a better validation loss. Default 5.</summary>
     public int Patience { get; init; } = 5;
 
+    /// <summary>
+    /// Label smoothing of the training loss of the TorchSharp heads and of fine-tuning: the target is this share spread
+    /// evenly over the classes, the rest on the label (0 to below 1). Default 0 (docs/fine-tuning.md measured 0.1).
+    /// </summary>
+    public double LabelSmoothing { get; init; }
+
     /// <summary>Fine-tuning: also update the BatchNorm statistics of the unfrozen block (default false: inference mode, as Keras advises).</summary>
     public bool TrainBatchNorm { get; init; }
 }

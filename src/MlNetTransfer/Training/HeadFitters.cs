@@ -84,8 +84,23 @@ internal sealed class LbfgsHeadFitter(TrainingRun run, LbfgsHeadOptions options)
 
         public override (ITransformer, DataViewSchema, Action?) Assemble()
         {
-            var (model, schema) = ModelAssembler.Assemble(run.Ml, run.Source.Graph!, Head.Predictor);
-            return (model, schema, null);
+            if (!run.Options.TestTimeFlip)
+            {
+                var (plain, plainSchema) = ModelAssembler.Assemble(run.Ml, run.Source.Graph!, Head.Predictor);
+                return (plain, plainSchema, null);
+            }
+            var graph = run.Source.Graph!;
+            var path = ModelAssembler.WriteGraph(run, FlipAveraging.Wrap(OnnxGraph.Load(graph.Path)));
+            try
+            {
+                var (model, schema) = ModelAssembler.Assemble(run.Ml, graph with { Path = path, Key = graph.Key + "+flip" }, Head.Predictor);
+                return (model, schema, () => IO.TempFiles.TryDelete(path));
+            }
+            catch
+            {
+                IO.TempFiles.TryDelete(path);
+                throw;
+            }
         }
 
         public override ModelMetadata.HeadInfo HeadInfo() => new(ModelMetadata.HeadKinds.LbfgsSoftmax, options.L1, Head.L2, Head.CrossValidation);
@@ -134,10 +149,7 @@ internal sealed class TorchHeadFitter(TrainingRun run, ITorchSharpBackend backen
             var w = Model.Head;
             var hidden = w.HiddenWeights is null ? ((float[], float[])?)null : (w.HiddenWeights, w.HiddenBiases!);
             var tuned = TunedGraphWriter.Write(run.Source.Composed, Model.TunedInitializers, hidden);
-            var folder = Path.Combine(run.Options.Featurizer.CacheFolder, "tuned");
-            IO.TempFiles.RemoveStale(folder);
-            var path = IO.TempFiles.NewPath(folder, ".onnx");
-            OnnxGraph.Save(tuned, path);
+            var path = ModelAssembler.WriteGraph(run, run.Options.TestTimeFlip ? FlipAveraging.Wrap(tuned) : tuned);
             try
             {
                 int inputs = w.HiddenBiases?.Length ?? run.FeatureLength;
@@ -187,6 +199,8 @@ internal sealed class TorchHeadFitter(TrainingRun run, ITorchSharpBackend backen
             yield return ("weightDecay", F(r.EffectiveWeightDecay));
             yield return ("trainBatchSize", r.BatchSize.ToString(CultureInfo.InvariantCulture));
             yield return ("augmentedViews", r.AugmentedViews.ToString(CultureInfo.InvariantCulture));
+            if (r.LabelSmoothing > 0)
+                yield return ("labelSmoothing", F(r.LabelSmoothing));
         }
 
         private static List<ModelMetadata.EpochRow> Rows(IEnumerable<EpochRecord> history) =>

@@ -38,36 +38,34 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
         Train(dataset, Prepare(), progress, cancellationToken);
 
     /// <summary>Before any work: the options hold, and the backend they need is there (Mode = Auto goes on without it, trying only the L-BFGS head).</summary>
-    private ITorchSharpBackend? Prepare()
+    private (ITorchSharpBackend? Backend, string? Missing) Prepare()
     {
         _options.Validate(TrainerTask.Train);
-        _backendMissing = null;
         if (!_options.TrainsInTorchSharp)
-            return null;
+            return (null, null);
         if (_options.Mode != TrainingMode.Auto)
-            return TrainingBackends.TorchSharp(Describe(_options.Mode, _options.EffectiveHead));
+            return (TrainingBackends.TorchSharp(Describe(_options.Mode, _options.EffectiveHead)), null);
         try
         {
-            return TrainingBackends.TorchSharp("Mode = Auto");
+            return (TrainingBackends.TorchSharp("Mode = Auto"), null);
         }
         catch (TrainingBackendMissingException e)
         {
-            _backendMissing = e.Message;
-            return null;
+            return (null, e.Message);
         }
     }
 
-    private string? _backendMissing;
-
-    private TrainedImageClassifier Train(ImageDataset dataset, ITorchSharpBackend? backend, IProgress<ProgressEvent>? progress, CancellationToken cancellationToken)
+    private TrainedImageClassifier Train(ImageDataset dataset, (ITorchSharpBackend? Backend, string? Missing) prepared, IProgress<ProgressEvent>? progress,
+        CancellationToken cancellationToken)
     {
+        var backend = prepared.Backend;
         var head = _options.EffectiveHead;
         dataset = WithoutDuplicates(dataset, _options, progress);
         progress?.Report(new DatasetLoaded(dataset));
         var graph = PrepareGraph(_options.ConvBase, dataset, progress);
         var source = BaseSource.Of(graph, graph.BaseSha256 ?? FeaturizerGraphCache.FileHash(graph.Preset.RequireModelFile()));
         if (_options.Mode == TrainingMode.Auto)
-            return new ModeSearch(this, _options, backend, _backendMissing).Run(dataset, source, progress, cancellationToken);
+            return new ModeSearch(this, _options, backend, prepared.Missing).Run(dataset, source, progress, cancellationToken);
         return Run(dataset, source, _options, head, backend, warm: null, previous: null, progress, cancellationToken);
     }
 
@@ -113,7 +111,9 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
         Same(_options.Head is null || _options.Head == head, "Head", head.ToString());
         Same(_options.ConvBase.Name == defaults.ConvBase.Name || _options.ConvBase.Name == metadata.ConvBase.Name, "ConvBase", metadata.ConvBase.Name);
         Same(_options.FineTuning.Unfreeze == defaults.FineTuning.Unfreeze || _options.FineTuning.Unfreeze == unfreeze, "FineTuning.Unfreeze", unfreeze);
-        var effective = _options with { Mode = mode, Head = head, FineTuning = _options.FineTuning with { Unfreeze = defaults.FineTuning.Unfreeze } };
+        bool flip = metadata.Training.Options.TryGetValue("testTimeFlip", out var f) && f == "True";
+        Same(_options.TestTimeFlip == defaults.TestTimeFlip || _options.TestTimeFlip == flip, "TestTimeFlip", flip.ToString());
+        var effective = _options with { Mode = mode, Head = head, TestTimeFlip = flip, FineTuning = _options.FineTuning with { Unfreeze = defaults.FineTuning.Unfreeze } };
         effective.Validate(TrainerTask.Retrain, mode);
         effective = effective with { FineTuning = effective.FineTuning with { Unfreeze = unfreeze } };
         return new ContinuedModel(modelZip, metadata, head, effective, TrainingBackends.TorchSharp("Continued training"));
@@ -134,7 +134,7 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
         {
             if (!package.RequireMetadata("it cannot be trained further").Classes.SequenceEqual(metadata.Classes))
                 throw new ModelLoadException($"'{modelZip}' changed while it was read.");
-            (composed, var hiddenWeights, var hiddenBiases, _) = TunedGraphWriter.SplitHead(ModelProto.Parser.ParseFrom(package.ReadOnnx()));
+            (composed, var hiddenWeights, var hiddenBiases, _) = TunedGraphWriter.SplitHead(FlipAveraging.Unwrap(ModelProto.Parser.ParseFrom(package.ReadOnnx())));
             var (weights, biases) = MaxEntHead.Read(package.Model) ?? throw new ModelLoadException($"'{modelZip}' has no maximum-entropy head to continue from.");
             warm = new HeadWeights(weights, biases, hiddenWeights, hiddenBiases);
         }

@@ -49,6 +49,13 @@ public sealed record ImageClassifierTrainerOptions
     /// </summary>
     public bool Mirror { get; init; } = true;
 
+    /// <summary>
+    /// Flip test-time augmentation, folded into the saved graph: each image and its mirror image go through the conv base
+    /// and the head's input is the mean of the two, so the stock ML.NET zip predicts from both (about twice the
+    /// inference time). Off by default: docs/fine-tuning.md measured it. Continued training keeps the model's setting.
+    /// </summary>
+    public bool TestTimeFlip { get; init; }
+
     /// <summary>Precision of the conv base: fp32 (default) or int8 (calibrated on training images; the saved model carries it). Feature extraction only.</summary>
     public ConvBasePrecision Precision { get; init; } = ConvBasePrecision.Fp32;
 
@@ -108,7 +115,7 @@ public sealed record ImageClassifierTrainerOptions
                 FineTuning = new FineTuningOptions
                 {
                     HeadEpochs = r.HeadEpochs, LearningRate = r.LearningRate, Optimizer = r.Optimizer, WeightDecay = r.WeightDecay, Schedule = r.Schedule,
-                    BatchSize = r.BatchSize, AugmentedViews = r.AugmentedViews,
+                    BatchSize = r.BatchSize, AugmentedViews = r.AugmentedViews, LabelSmoothing = r.LabelSmoothing,
                 },
             },
             _ => clean with
@@ -157,6 +164,7 @@ public sealed record ImageClassifierTrainerOptions
         Require(r.BatchSize >= 1, "FineTuning.BatchSize", "must be at least 1");
         Require(r.AugmentedViews >= 0, "FineTuning.AugmentedViews", "must be >= 0");
         Require(r.Patience >= 1, "FineTuning.Patience", "must be at least 1");
+        Require(r.LabelSmoothing is >= 0 and < 1, "FineTuning.LabelSmoothing", "must be at least 0 and below 1");
         Require(!string.IsNullOrWhiteSpace(r.Unfreeze), "FineTuning.Unfreeze", "must name a block or give a count of blocks");
 
         if (Mode == TrainingMode.Auto)
@@ -181,6 +189,8 @@ public sealed record ImageClassifierTrainerOptions
             if (Precision == ConvBasePrecision.Int8 && Mode == TrainingMode.FineTuning)
                 throw new TrainingOptionsException("Precision", "Precision = Int8 is for Mode = FeatureExtraction: fine-tuning trains the fp32 block.");
         }
+        if (task == TrainerTask.FindLearningRate)
+            Require(!TestTimeFlip, "TestTimeFlip", "does nothing for the learning-rate range test: it saves no model");
         if (task == TrainerTask.FindLearningRate && Head == HeadKind.LbfgsSoftmax)
             throw new TrainingOptionsException("Head", "Head = LbfgsSoftmax has no learning rate to find: lr-find is for Head = TorchSharpSoftmax or TorchSharpMlp, or Mode = FineTuning.");
 
@@ -205,15 +215,15 @@ public sealed record ImageClassifierTrainerOptions
         {
             Unused(Lbfgs, new LbfgsHeadOptions(), "Lbfgs", [], path);
             // Per path, the recipe's parts it reads; the rest must be left alone.
-            string[] headOnFrozenBase = ["HeadEpochs", "LearningRate", "Optimizer", "WeightDecay", "Schedule", "BatchSize", "AugmentedViews"];
+            string[] headOnFrozenBase = ["HeadEpochs", "LearningRate", "Optimizer", "WeightDecay", "Schedule", "BatchSize", "AugmentedViews", "LabelSmoothing"];
             // Continuing a fine-tuned model skips the head phase: its block and head train on together.
             string[] continuedFineTuning = ["Epochs", "LearningRate", "BlockLearningRateFactor", "FineTuneHeadFactor", "Optimizer", "WeightDecay", "Schedule",
-                "BatchSize", "AugmentedViews", "Patience", "TrainBatchNorm"];
+                "BatchSize", "AugmentedViews", "Patience", "TrainBatchNorm", "LabelSmoothing"];
             string[] used = task switch
             {
                 TrainerTask.FindLearningRate => Mode == TrainingMode.FineTuning
-                    ? ["Unfreeze", "HeadEpochs", "LearningRate", "Schedule", "BlockLearningRateFactor", "FineTuneHeadFactor", "Optimizer", "WeightDecay", "BatchSize", "AugmentedViews", "TrainBatchNorm"]
-                    : ["Optimizer", "WeightDecay", "BatchSize", "AugmentedViews"],
+                    ? ["Unfreeze", "HeadEpochs", "LearningRate", "Schedule", "BlockLearningRateFactor", "FineTuneHeadFactor", "Optimizer", "WeightDecay", "BatchSize", "AugmentedViews", "TrainBatchNorm", "LabelSmoothing"]
+                    : ["Optimizer", "WeightDecay", "BatchSize", "AugmentedViews", "LabelSmoothing"],
                 TrainerTask.Retrain => retrained switch
                 {
                     TrainingMode.FineTuning => continuedFineTuning,
@@ -271,7 +281,7 @@ public sealed record ImageClassifierTrainerOptions
             Require(CheckpointFolder is null, "CheckpointFolder", "does nothing for Mode = Auto with only the LbfgsHead candidate: it has no epochs to checkpoint");
         }
         else if (!fineTune)
-            Unused(FineTuning, new FineTuningOptions(), "FineTuning", ["HeadEpochs", "LearningRate", "Optimizer", "WeightDecay", "Schedule", "BatchSize", "AugmentedViews"],
+            Unused(FineTuning, new FineTuningOptions(), "FineTuning", ["HeadEpochs", "LearningRate", "Optimizer", "WeightDecay", "Schedule", "BatchSize", "AugmentedViews", "LabelSmoothing"],
                 "Mode = Auto without a fine-tuning candidate");
     }
 

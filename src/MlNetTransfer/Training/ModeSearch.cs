@@ -73,16 +73,19 @@ internal sealed class ModeSearch(ImageClassifierTrainer trainer, ImageClassifier
                     {
                         var candidateOptions = options.ForCandidate(candidate);
                         fit = trainer.FitFirst(searched, source, candidateOptions, candidateOptions.EffectiveHead, backend, warm: null, shape, progress, deadline.Token);
+                        if (fit.First.Stopped)
+                        {
+                            fit.Dispose();
+                            fit = null;
+                        }
                     }
                     catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                     {
-                        rows.Add(Row(candidate, $"stopped by the time budget after {Format(clock.Elapsed - started)}", null, null, clock.Elapsed - started));
-                        continue;
                     }
-                    if (fit.First.Stopped)
+                    // Stopped (by the deadline, or by the user: then the run ends here) before its first fit finished.
+                    cancellationToken.ThrowIfCancellationRequested();
+                    if (fit is null)
                     {
-                        fit.Dispose();
-                        cancellationToken.ThrowIfCancellationRequested();
                         rows.Add(Row(candidate, $"stopped by the time budget after {Format(clock.Elapsed - started)}", null, null, clock.Elapsed - started));
                         continue;
                     }

@@ -21,4 +21,14 @@ internal static class ModelAssembler
         ITransformer model = new TransformerChain<ITransformer>(featurize, head, toLabel);
         return (model, input.Schema);
     }
+
+    /// <summary>Writes a graph made for one saved model (tuned, or wrapped for flip averaging) to a temp file the caller deletes once the zip is written.</summary>
+    public static string WriteGraph(TrainingRun run, global::Onnx.ModelProto graph)
+    {
+        var folder = Path.Combine(run.Options.Featurizer.CacheFolder, "tuned");
+        IO.TempFiles.RemoveStale(folder);
+        var path = IO.TempFiles.NewPath(folder, ".onnx");
+        OnnxGraph.Save(graph, path);
+        return path;
+    }
 }

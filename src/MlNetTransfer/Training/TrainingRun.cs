@@ -194,6 +194,8 @@ internal sealed class TrainingRun : IDisposable
             ["precision"] = Options.Precision.ToString().ToLowerInvariant(),
             ["refit"] = Options.Refit.ToString(),
         };
+        if (Options.TestTimeFlip)
+            options["testTimeFlip"] = "True";
         foreach (var (k, v) in final.Options())
             options[k] = v;
         if (previous is not null)

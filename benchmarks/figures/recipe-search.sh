@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Is a learning-rate search, or label smoothing, worth adopting for mode auto's fine-tuning candidates? Fine-tuning the
+# top block with the defaults against the same run at a third and three times the rate, and with label smoothing 0.1,
+# on two Fashion-MNIST sets with a validation and a test split, 30/30/20 and 100/100/100 a class (made from Debian's
+# dataset-fashion-mnist by data/make-fashion-mnist-sample.py, outside the repository). Of the shared photo sets none has
+# both splits: their one held-out split is the figure they report, so no choice is made on it. Validation is what a
+# search would choose on (it is also each run's early-stopping split); test is what no choice saw. Feature extraction
+# (the L-BFGS head) is the reference row.
+#   bash benchmarks/figures/recipe-search.sh [out-folder]      (about 60 minutes on 2 cores)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+out="${1:-$(mktemp -d)}"
+mkdir -p "$out"
+if [ ! -d /usr/share/datasets/fashion-mnist ]; then
+  echo "installing dataset-fashion-mnist (apt-get)"
+  sudo=""; [ "$(id -u)" != 0 ] && sudo="sudo -n"
+  $sudo apt-get install -y -qq dataset-fashion-mnist >/dev/null
+fi
+python3 data/make-fashion-mnist-sample.py --out "$out/fashion-30v" --train-per-class 30 --val-per-class 30 --test-per-class 20 >/dev/null
+python3 data/make-fashion-mnist-sample.py --out "$out/fashion-100v" --train-per-class 100 --val-per-class 100 --test-per-class 100 >/dev/null
+dotnet build src/MlNetTransfer.Cli -c Release -v q -nologo -o "$out/bin" >/dev/null
+cli="dotnet $out/bin/mlnet-transfer.dll"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "results in $out"
+
+score() { # accuracy and log-loss of a model on one split
+  $cli evaluate "$1" "$2" --split "$3" --json | python3 -c '
+import json, sys
+m = json.load(sys.stdin)
+print("%.4f  %.4f" % (m["microAccuracy"], m["logLoss"]))'
+}
+
+for set in fashion-30v:$out/fashion-30v fashion-100v:$out/fashion-100v; do
+  name=${set%%:*}; path=${set#*:}
+  # One cache per set: every run after the first reads the same views.
+  export MLNETTRANSFER_CACHE="$out/cache-$name"
+  rm -rf "$MLNETTRANSFER_CACHE"
+  echo
+  echo "$name: variant, validation accuracy and log-loss, test accuracy and log-loss, wall seconds"
+  for variant in fe:--mode=feature-extraction ft:-- ft-lr-third:--lr=6.7e-4 ft-lr-triple:--lr=6e-3 ft-smooth:--label-smoothing=0.1; do
+    v=${variant%%:*}; flag=${variant#*:}
+    args=(--mode fine-tune --unfreeze 1)
+    [ "$v" = fe ] && args=()
+    [ "$flag" != -- ] && args+=("${flag%%=*}" "${flag#*=}")
+    start=$(date +%s.%N)
+    $cli train "$path" "${args[@]}" --out "$out/$name-$v.zip" --no-color > "$out/$name-$v.log" 2>&1
+    took=$(echo "$(date +%s.%N) - $start" | bc)
+    printf '  %-14s val %s   test %s   %5.0f s\n' "$v" "$(score "$out/$name-$v.zip" "$path" validation)" "$(score "$out/$name-$v.zip" "$path" test)" "$took"
+  done
+done
