@@ -6,23 +6,11 @@
 # fixed feature-extraction default against auto on test/ (1,000 images no choice saw), image by image. First, the
 # time budget: --time-budget 3m on hymenoptera from an empty cache.
 #   bash benchmarks/figures/auto-mode.sh [out-folder]      (about 70 minutes on 2 cores)
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-out="${1:-$(mktemp -d)}"
-mkdir -p "$out"
-data=../shared/data
-[ -d "$data" ] || { echo "error: $data is absent (the shared photo sets)" >&2; exit 1; }
-if [ ! -d /usr/share/datasets/fashion-mnist ]; then
-  echo "installing dataset-fashion-mnist (apt-get)"
-  sudo=""; [ "$(id -u)" != 0 ] && sudo="sudo -n"
-  $sudo apt-get install -y -qq dataset-fashion-mnist >/dev/null
-fi
+source "$(dirname "$0")/common.sh" "$@"
+need_shared_data
+need_fashion_mnist
 python3 data/make-fashion-mnist-sample.py --out "$out/fashion-100v" --train-per-class 100 --val-per-class 100 --test-per-class 100 >/dev/null
-# Its own build: a run of this script never shares binaries with a build under way in the work tree.
-dotnet build src/MlNetTransfer.Cli -c Release -v q -nologo -o "$out/bin" >/dev/null
-cli="dotnet $out/bin/mlnet-transfer.dll"
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "results in $out"
+build_cli
 
 run() {
   local name=$1; shift

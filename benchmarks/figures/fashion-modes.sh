@@ -6,24 +6,14 @@
 # (evaluate --against: paired bootstrap interval of the margin, McNemar's exact test).
 # A second argument compares the two on another set instead (its test/ split), e.g. data/fashion-mnist-sample.
 #   bash benchmarks/figures/fashion-modes.sh [out-folder [data]]      (about 30 minutes on 2 cores for fashion-100)
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-out="${1:-$(mktemp -d)}"
-mkdir -p "$out"
-if [ ! -d /usr/share/datasets/fashion-mnist ]; then
-  echo "installing dataset-fashion-mnist (apt-get)"
-  sudo=""; [ "$(id -u)" != 0 ] && sudo="sudo -n"
-  $sudo apt-get install -y -qq dataset-fashion-mnist >/dev/null
-fi
+source "$(dirname "$0")/common.sh" "$@"
+need_fashion_mnist
 data="${2:-}"
 if [ -z "$data" ]; then
   python3 data/make-fashion-mnist-sample.py --out "$out/fashion-100" --train-per-class 100 --test-per-class 100
   data="$out/fashion-100"
 fi
-# Its own build: a run of this script never shares binaries with a build under way in the work tree.
-dotnet build src/MlNetTransfer.Cli -c Release -v q -nologo -o "$out/bin" >/dev/null
-cli="dotnet $out/bin/mlnet-transfer.dll"
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+build_cli
 for mode in fe ft; do
   args=(--mode feature-extraction); [ $mode = ft ] && args=(--mode fine-tune --unfreeze stage4)
   /usr/bin/time -v -o "$out/$mode.time" $cli train "$data" --out "$out/$mode.zip" "${args[@]}" --no-color > "$out/$mode.log" 2>&1

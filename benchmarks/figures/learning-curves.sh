@@ -4,15 +4,9 @@
 # the Fashion-MNIST sample (test/), each from an empty cache; 2 seeded subsamples at 1, 5 and 20 images per class, and
 # every training image. Copies the plots to docs/images/learning-curve-<set>.png.
 #   bash benchmarks/figures/learning-curves.sh [out-folder]      (about 90 minutes on 2 cores)
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-out="${1:-$(mktemp -d)}"
-mkdir -p "$out"
-data=../shared/data
-[ -d "$data" ] || { echo "error: $data is absent (the shared photo sets)" >&2; exit 1; }
-dotnet build src/MlNetTransfer.Cli -c Release -v q -nologo -o "$out/bin" >/dev/null
-cli="dotnet $out/bin/mlnet-transfer.dll"
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+source "$(dirname "$0")/common.sh" "$@"
+need_shared_data
+build_cli
 for set in fashion:data/fashion-mnist-sample hymenoptera:$data/hymenoptera_data caltech:$data/caltech101_6; do
   name=${set%%:*}; path=${set#*:}
   export MLNETTRANSFER_CACHE="$out/cache-$name"

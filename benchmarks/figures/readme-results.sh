@@ -3,16 +3,9 @@
 # empty cache, whole-process (/usr/bin/time -v), and prints one line per run: accuracy on the reported split, wall time,
 # peak RSS. Also: a model trained on hymenoptera_data/train alone (no split folders), evaluated on val/.
 #   bash benchmarks/figures/readme-results.sh [out-folder]      (about 25 minutes on 2 cores)
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-out="${1:-$(mktemp -d)}"
-mkdir -p "$out"
-data=../shared/data
-[ -d "$data" ] || { echo "error: $data is absent (the shared photo sets)" >&2; exit 1; }
-dotnet build src/MlNetTransfer.Cli -c Release -v q -nologo >/dev/null
-cli="dotnet src/MlNetTransfer.Cli/bin/Release/net10.0/mlnet-transfer.dll"
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), vector extensions: $(grep -o 'avx512[a-z_]*\|avx2' /proc/cpuinfo | sort -u | tr '\n' ' ')"
-echo "results in $out"
+source "$(dirname "$0")/common.sh" "$@"
+need_shared_data
+build_cli
 
 run() {
   local name=$1; shift

@@ -8,21 +8,11 @@
 # search would choose on (it is also each run's early-stopping split); test is what no choice saw. Feature extraction
 # (the L-BFGS head) is the reference row.
 #   bash benchmarks/figures/recipe-search.sh [out-folder]      (about 90 minutes on 2 cores)
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-out="${1:-$(mktemp -d)}"
-mkdir -p "$out"
-if [ ! -d /usr/share/datasets/fashion-mnist ]; then
-  echo "installing dataset-fashion-mnist (apt-get)"
-  sudo=""; [ "$(id -u)" != 0 ] && sudo="sudo -n"
-  $sudo apt-get install -y -qq dataset-fashion-mnist >/dev/null
-fi
+source "$(dirname "$0")/common.sh" "$@"
+need_fashion_mnist
 python3 data/make-fashion-mnist-sample.py --out "$out/fashion-30v" --train-per-class 30 --val-per-class 30 --test-per-class 20 >/dev/null
 python3 data/make-fashion-mnist-sample.py --out "$out/fashion-100v" --train-per-class 100 --val-per-class 100 --test-per-class 100 >/dev/null
-dotnet build src/MlNetTransfer.Cli -c Release -v q -nologo -o "$out/bin" >/dev/null
-cli="dotnet $out/bin/mlnet-transfer.dll"
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "results in $out"
+build_cli
 
 score() { # accuracy and log-loss of a model on one split
   $cli evaluate "$1" "$2" --split "$3" --json | python3 -c '
