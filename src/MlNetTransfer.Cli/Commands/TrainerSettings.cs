@@ -136,7 +136,6 @@ public abstract class BaseSettings : RunSettings
 /// <summary>Which conv base, how it is cut, and the views of each training image: what runs through the base.</summary>
 public abstract class ViewSettings : BaseSettings
 {
-
     [CommandOption("--precision <P>")]
     [Description("Conv base precision: fp32, or int8 (feature extraction: made from the fp32 ONNX, calibrated on up to 200 training images; the saved model carries it). bf16 is not offered: ONNX Runtime's CPU provider has no bf16 convolution.")]
     [DefaultValue("fp32")]

@@ -48,9 +48,9 @@ internal static class FlipAveraging
         graph.Node.Insert(1, OnnxGraph.Node("Concat", Pair, [FeaturizerGraphBuilder.PixelsTensor, Mirrored], [Pair], OnnxGraph.Int("axis", 0)));
 
         long opset = wrapped.OpsetImport.FirstOrDefault(o => o.Domain is "" or "ai.onnx")?.Version ?? 1;
-        var split = opset >= 18
-            ? OnnxGraph.Node("Split", Prefix + "split", [Both], [Prefix + "as_is", Prefix + "as_mirrored"], OnnxGraph.Int("axis", 0), OnnxGraph.Int("num_outputs", 2))
-            : OnnxGraph.Node("Split", Prefix + "split", [Both], [Prefix + "as_is", Prefix + "as_mirrored"], OnnxGraph.Int("axis", 0));
+        var split = OnnxGraph.Node("Split", Prefix + "split", [Both], [Prefix + "as_is", Prefix + "as_mirrored"], OnnxGraph.Int("axis", 0));
+        if (opset >= 18)
+            split.Attribute.Add(OnnxGraph.Int("num_outputs", 2));
         graph.Node.Add(split);
         graph.Node.Add(OnnxGraph.Node("Add", Prefix + "sum", [Prefix + "as_is", Prefix + "as_mirrored"], [Prefix + "sum"]));
         graph.Node.Add(OnnxGraph.Node("Mul", Prefix + "mean", [Prefix + "sum", Half], [FeaturizerGraphBuilder.FeaturesTensor]));
