@@ -57,6 +57,7 @@ public static class TrainingReportWriter
     {
         static string E(string s) => WebUtility.HtmlEncode(IO.PrintableText.Escape(s));
         static string F(double v) => double.IsNaN(v) ? "-" : v.ToString("F4", CultureInfo.InvariantCulture);
+        static string Interval((double Low, double High) i) => FormattableString.Invariant($"{i.Low:F3}-{i.High:F3}");
         var sb = new StringBuilder();
         sb.Append("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>").Append(E(Path.GetFileName(modelPath))).Append(" - training report</title><style>")
           .Append("body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem;color:#222;max-width:1200px}")
@@ -98,9 +99,9 @@ public static class TrainingReportWriter
             sb.Append("</table>");
         }
 
-        sb.Append("<h2>Metrics</h2><table><tr><th>split</th><th>images</th><th>accuracy</th><th>macro accuracy</th><th>log-loss</th></tr>");
+        sb.Append("<h2>Metrics</h2><table><tr><th>split</th><th>images</th><th>accuracy</th><th>95 % interval (Wilson)</th><th>macro accuracy</th><th>log-loss</th></tr>");
         foreach (var r in reports)
-            sb.Append($"<tr><td>{E(r.Split)}</td><td>{r.Count}</td><td><b>{F(r.MicroAccuracy)}</b></td><td>{F(r.MacroAccuracy)}</td><td>{F(r.LogLoss)}</td></tr>");
+            sb.Append($"<tr><td>{E(r.Split)}</td><td>{r.Count}</td><td><b>{F(r.MicroAccuracy)}</b></td><td>{Interval(r.AccuracyInterval)}</td><td>{F(r.MacroAccuracy)}</td><td>{F(r.LogLoss)}</td></tr>");
         sb.Append("</table>");
 
         sb.Append("<h2>Plots</h2><div class=\"plots\">");
@@ -110,9 +111,9 @@ public static class TrainingReportWriter
 
         foreach (var r in reports)
         {
-            sb.Append($"<h2>Per class ({E(r.Split)})</h2><table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>");
+            sb.Append($"<h2>Per class ({E(r.Split)})</h2><table><tr><th>class</th><th>precision</th><th>recall</th><th>recall 95 %</th><th>F1</th><th>support</th></tr>");
             foreach (var c in r.PerClass)
-                sb.Append($"<tr><td>{E(c.Class)}</td><td>{F(c.Precision)}</td><td>{F(c.Recall)}</td><td>{F(c.F1)}</td><td>{c.Support}</td></tr>");
+                sb.Append($"<tr><td>{E(c.Class)}</td><td>{F(c.Precision)}</td><td>{F(c.Recall)}</td><td>{Interval((c.RecallLow, c.RecallHigh))}</td><td>{F(c.F1)}</td><td>{c.Support}</td></tr>");
             sb.Append("</table>");
             var confused = r.MostConfused(10);
             sb.Append($"<h3>Most confused ({E(r.Split)})</h3>");

@@ -35,5 +35,16 @@ public class ClassificationReportTests
         Assert.Equal(expectedLogLoss, report.LogLoss, 5);
         Assert.Equal("3", report.TopLosses(1)[0].Path);
         Assert.Equal(("a", "b", 1), report.MostConfused(1)[0]);
+
+        // Every accuracy and recall comes with its Wilson 95 % interval: 4 of 6 right is anywhere from 0.30 to 0.90.
+        Assert.Equal(4, report.Correct);
+        Assert.Equal(0.300, report.AccuracyInterval.Low, 3);
+        Assert.Equal(0.903, report.AccuracyInterval.High, 3);
+        Assert.Equal(WilsonInterval.Of(1, 1), (c.RecallLow, c.RecallHigh));
+        Assert.Equal(0.207, c.RecallLow, 3);
+        using var json = System.Text.Json.JsonDocument.Parse(report.ToJson(includeImages: false));
+        Assert.Equal(report.AccuracyInterval.Low, json.RootElement.GetProperty("accuracyLow").GetDouble(), 10);
+        Assert.Equal(report.AccuracyInterval.High, json.RootElement.GetProperty("accuracyHigh").GetDouble(), 10);
+        Assert.Equal(b.RecallHigh, json.RootElement.GetProperty("perClass")[1].GetProperty("recallHigh").GetDouble(), 10);
     }
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using MlNetTransfer.Evaluation;
 using MlNetTransfer.Tests.Fixtures;
 
 namespace MlNetTransfer.Tests;
@@ -28,6 +29,12 @@ public class ConsoleTests
         Assert.Equal("test", report.GetProperty("split").GetString());
         Assert.Equal(9, report.GetProperty("count").GetInt32());
         Assert.Equal(trainedAccuracy, report.GetProperty("microAccuracy").GetDouble(), tolerance: 1e-6);
+        // Nine images: the accuracy's Wilson 95 % interval goes with it, in the JSON and in train's table.
+        var (low, high) = WilsonInterval.Of((int)Math.Round(trainedAccuracy * 9), 9);
+        Assert.Equal(low, report.GetProperty("accuracyLow").GetDouble(), 10);
+        Assert.Equal(high, report.GetProperty("accuracyHigh").GetDouble(), 10);
+        Assert.Contains("95 % interval", train.StdOut);
+        Assert.Contains(FormattableString.Invariant($"{low:F3}-{high:F3}"), train.StdOut);
 
         var csv = Processes.Run(Processes.CliDll, "predict", zip, subset.Test[0].Path, "--csv", "--top", "2");
         Assert.True(csv.ExitCode == 0, csv.StdErr);

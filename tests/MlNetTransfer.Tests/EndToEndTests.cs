@@ -196,6 +196,9 @@ public sealed class EndToEndTests : IClassFixture<EndToEndTests.TrainedSample>
         var text = Processes.Run(Processes.CliDll, "info", _sample.ZipPath);
         Assert.Contains("created", text.StdOut);
         Assert.Contains("test", text.StdOut);
+        // The reported accuracy with its Wilson 95 % interval, from the count and accuracy the metadata keeps.
+        var test = _sample.Trained.Reports.First(r => r.Split == "test");
+        Assert.Contains(FormattableString.Invariant($"(95 % {test.AccuracyInterval.Low:F3}-{test.AccuracyInterval.High:F3})"), text.StdOut);
     }
 
     [Fact]

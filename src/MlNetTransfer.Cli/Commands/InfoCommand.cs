@@ -2,6 +2,7 @@ using System.ComponentModel;
 using System.Globalization;
 using System.Text.Json;
 using MlNetTransfer.Cli.Rendering;
+using MlNetTransfer.Evaluation;
 using MlNetTransfer.Inference;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -78,7 +79,7 @@ public sealed class InfoCommand : Command<InfoSettings>
         Row("seed", metadata.Training.Seed.ToString(CultureInfo.InvariantCulture));
         Row("options", string.Join(", ", metadata.Training.Options.Select(kv => $"{kv.Key}={kv.Value}")));
         foreach (var m in metadata.Metrics)
-            Row($"{m.Split}", $"accuracy {F(m.MicroAccuracy)}, macro accuracy {F(m.MacroAccuracy)}, log-loss {F(m.LogLoss)} ({m.Count} images)");
+            Row($"{m.Split}", $"accuracy {F(m.MicroAccuracy)} (95 % {ReportRenderer.Interval(WilsonInterval.Of((int)Math.Round(m.MicroAccuracy * m.Count), m.Count))}), macro accuracy {F(m.MacroAccuracy)}, log-loss {F(m.LogLoss)} ({m.Count} images)");
         console.Write(grid);
         return 0;
     }

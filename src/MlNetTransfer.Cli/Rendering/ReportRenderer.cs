@@ -11,6 +11,9 @@ public static class ReportRenderer
 {
     private static string F(double v, string format = "F4") => v.ToString(format, CultureInfo.InvariantCulture);
 
+    /// <summary>A Wilson 95 % interval as the tables show it: 0.908-0.978.</summary>
+    internal static string Interval((double Low, double High) i) => $"{F(i.Low, "F3")}-{F(i.High, "F3")}";
+
     public static void Dataset(IAnsiConsole console, ImageDataset dataset, bool verbose)
     {
         var splits = new[] { DatasetSplit.Train, DatasetSplit.Validation, DatasetSplit.Test }.Where(s => dataset.Get(s).Count > 0).ToList();
@@ -79,10 +82,10 @@ public static class ReportRenderer
     public static void Metrics(IAnsiConsole console, IReadOnlyList<ClassificationReport> reports)
     {
         var summary = new Table().Title("[bold]Metrics[/]").AddColumn("split").AddColumn(new TableColumn("images").RightAligned())
-            .AddColumn(new TableColumn("accuracy").RightAligned()).AddColumn(new TableColumn("macro accuracy").RightAligned())
-            .AddColumn(new TableColumn("log-loss").RightAligned());
+            .AddColumn(new TableColumn("accuracy").RightAligned()).AddColumn(new TableColumn("95 % interval").RightAligned())
+            .AddColumn(new TableColumn("macro accuracy").RightAligned()).AddColumn(new TableColumn("log-loss").RightAligned());
         foreach (var r in reports)
-            summary.AddRow(r.Split, r.Count.ToString(CultureInfo.InvariantCulture), $"[bold]{F(r.MicroAccuracy)}[/]", F(r.MacroAccuracy), F(r.LogLoss));
+            summary.AddRow(r.Split, r.Count.ToString(CultureInfo.InvariantCulture), $"[bold]{F(r.MicroAccuracy)}[/]", Interval(r.AccuracyInterval), F(r.MacroAccuracy), F(r.LogLoss));
         console.Write(summary);
         foreach (var r in reports)
         {
@@ -95,9 +98,9 @@ public static class ReportRenderer
     {
         var table = new Table().Title($"[bold]Per class[/] ({report.Split})").AddColumn("class")
             .AddColumn(new TableColumn("precision").RightAligned()).AddColumn(new TableColumn("recall").RightAligned())
-            .AddColumn(new TableColumn("F1").RightAligned()).AddColumn(new TableColumn("support").RightAligned());
+            .AddColumn(new TableColumn("recall 95 %").RightAligned()).AddColumn(new TableColumn("F1").RightAligned()).AddColumn(new TableColumn("support").RightAligned());
         foreach (var c in report.PerClass)
-            table.AddRow(SafeMarkup.Escape(c.Class), F(c.Precision), F(c.Recall), F(c.F1), c.Support.ToString(CultureInfo.InvariantCulture));
+            table.AddRow(SafeMarkup.Escape(c.Class), F(c.Precision), F(c.Recall), Interval((c.RecallLow, c.RecallHigh)), F(c.F1), c.Support.ToString(CultureInfo.InvariantCulture));
         console.Write(table);
     }
 

@@ -4,7 +4,14 @@ using System.Text.Json.Serialization;
 namespace MlNetTransfer.Evaluation;
 
 /// <summary>Precision, recall, F1 and support of one class.</summary>
-public sealed record ClassMetrics(string Class, double Precision, double Recall, double F1, int Support);
+public sealed record ClassMetrics(string Class, double Precision, double Recall, double F1, int Support)
+{
+    /// <summary>Lower end of the Wilson 95 % interval of <see cref="Recall"/> (0 when the class has no image here).</summary>
+    public double RecallLow { get; init; }
+
+    /// <summary>Upper end of the Wilson 95 % interval of <see cref="Recall"/> (1 when the class has no image here).</summary>
+    public double RecallHigh { get; init; } = 1;
+}
 
 /// <summary>One evaluated image: what it is, what the model said, and how sure it was of the truth.</summary>
 public sealed record EvaluatedImage(string Path, string Actual, string Predicted, float PredictedProbability, float ActualProbability)
@@ -25,6 +32,12 @@ public sealed class ClassificationReport
 
     /// <summary>Share of images classified correctly.</summary>
     public required double MicroAccuracy { get; init; }
+
+    /// <summary>Images classified correctly.</summary>
+    public int Correct => Enumerable.Range(0, Classes.Count).Sum(c => ConfusionMatrix[c][c]);
+
+    /// <summary>The Wilson 95 % interval of <see cref="MicroAccuracy"/>: on a few hundred images a point or two of accuracy is noise.</summary>
+    public (double Low, double High) AccuracyInterval => WilsonInterval.Of(Correct, Count);
 
     /// <summary>Mean of the per-class recalls (ML.NET's macro accuracy).</summary>
     public required double MacroAccuracy { get; init; }
@@ -72,7 +85,8 @@ public sealed class ClassificationReport
             double precision = predictedAs == 0 ? 0 : tp / (double)predictedAs;
             double recall = support == 0 ? 0 : tp / (double)support;
             double f1 = precision + recall == 0 ? 0 : 2 * precision * recall / (precision + recall);
-            return new ClassMetrics(classes[c], precision, recall, f1, support);
+            var (low, high) = WilsonInterval.Of(tp, support);
+            return new ClassMetrics(classes[c], precision, recall, f1, support) { RecallLow = low, RecallHigh = high };
         }).ToList();
         var present = perClass.Where(c => c.Support > 0).ToList();
         return new ClassificationReport
@@ -117,6 +131,8 @@ public sealed class ClassificationReport
         ofSavedModel = OfSavedModel,
         count = Count,
         microAccuracy = MicroAccuracy,
+        accuracyLow = AccuracyInterval.Low,
+        accuracyHigh = AccuracyInterval.High,
         macroAccuracy = MacroAccuracy,
         logLoss = LogLoss,
         classes = Classes,

@@ -231,8 +231,7 @@ internal sealed class ModeSearch(ImageClassifierTrainer trainer, ImageClassifier
             ModeCandidate.MlpHead => o.FineTuning.LearningRate.ToString("G3", CultureInfo.InvariantCulture),
             _ => FormattableString.Invariant($"{o.FineTuning.LearningRate:G3} head, {o.FineTuning.LearningRate * o.FineTuning.BlockLearningRateFactor:G3} block"),
         };
-        int right = report is null ? 0 : (int)Math.Round(report.MicroAccuracy * report.Count);
-        var (low, high) = report is null ? (0.0, 0.0) : WilsonInterval.Of(right, report.Count);
+        var (low, high) = report?.AccuracyInterval ?? (0.0, 0.0);
         return new ModelMetadata.CandidateRow(Words(candidate), o.Mode == TrainingMode.FineTuning ? "fine-tune" : "feature-extraction",
             ModelMetadata.HeadKinds.Of(o.EffectiveHead), blocks is null ? (o.Mode == TrainingMode.FineTuning ? o.FineTuning.Unfreeze : "") : string.Join(", ", blocks),
             learningRate, status, report?.MicroAccuracy, report is null ? null : low, report is null ? null : high, report?.LogLoss, took.TotalSeconds)
