@@ -35,6 +35,8 @@ public static class TrainingReportWriter
         }
         foreach (var r in reports)
             plots.Add(($"confusion-{Slug(r.Split)}.png", $"Confusion matrix ({r.Split})", ReportCharts.Confusion(r)));
+        foreach (var r in reports.Where(r => r.Count > 0))
+            plots.Add(($"reliability-{Slug(r.Split)}.png", $"Reliability ({r.Split})", ReportCharts.Reliability(r)));
 
         var pngs = new Dictionary<string, byte[]>();
         foreach (var (file, _, model) in plots)
@@ -99,9 +101,10 @@ public static class TrainingReportWriter
             sb.Append("</table>");
         }
 
-        sb.Append("<h2>Metrics</h2><table><tr><th>split</th><th>images</th><th>accuracy</th><th>95 % interval (Wilson)</th><th>macro accuracy</th><th>log-loss</th></tr>");
+        sb.Append("<h2>Metrics</h2><table><tr><th>split</th><th>images</th><th>accuracy</th><th>95 % interval (Wilson)</th><th>macro accuracy</th><th>log-loss</th><th>expected calibration error (95 % bootstrap)</th></tr>");
         foreach (var r in reports)
-            sb.Append($"<tr><td>{E(r.Split)}</td><td>{r.Count}</td><td><b>{F(r.MicroAccuracy)}</b></td><td>{Interval(r.AccuracyInterval)}</td><td>{F(r.MacroAccuracy)}</td><td>{F(r.LogLoss)}</td></tr>");
+            sb.Append($"<tr><td>{E(r.Split)}</td><td>{r.Count}</td><td><b>{F(r.MicroAccuracy)}</b></td><td>{Interval(r.AccuracyInterval)}</td><td>{F(r.MacroAccuracy)}</td><td>{F(r.LogLoss)}</td>" +
+                FormattableString.Invariant($"<td>{r.ExpectedCalibrationError:F3} ({Interval(r.CalibrationErrorInterval)})</td></tr>"));
         sb.Append("</table>");
 
         sb.Append("<h2>Plots</h2><div class=\"plots\">");

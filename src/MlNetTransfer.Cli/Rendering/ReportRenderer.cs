@@ -83,9 +83,11 @@ public static class ReportRenderer
     {
         var summary = new Table().Title("[bold]Metrics[/]").AddColumn("split").AddColumn(new TableColumn("images").RightAligned())
             .AddColumn(new TableColumn("accuracy").RightAligned()).AddColumn(new TableColumn("95 % interval").RightAligned())
-            .AddColumn(new TableColumn("macro accuracy").RightAligned()).AddColumn(new TableColumn("log-loss").RightAligned());
+            .AddColumn(new TableColumn("macro accuracy").RightAligned()).AddColumn(new TableColumn("log-loss").RightAligned())
+            .AddColumn(new TableColumn("calibration error (95 %)").RightAligned());
         foreach (var r in reports)
-            summary.AddRow(r.Split, r.Count.ToString(CultureInfo.InvariantCulture), $"[bold]{F(r.MicroAccuracy)}[/]", Interval(r.AccuracyInterval), F(r.MacroAccuracy), F(r.LogLoss));
+            summary.AddRow(r.Split, r.Count.ToString(CultureInfo.InvariantCulture), $"[bold]{F(r.MicroAccuracy)}[/]", Interval(r.AccuracyInterval), F(r.MacroAccuracy), F(r.LogLoss),
+                $"{F(r.ExpectedCalibrationError, "F3")} ({Interval(r.CalibrationErrorInterval)})");
         console.Write(summary);
         foreach (var r in reports)
         {

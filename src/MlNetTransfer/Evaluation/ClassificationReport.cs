@@ -45,6 +45,17 @@ public sealed class ClassificationReport
     /// <summary>Mean -ln p(actual class).</summary>
     public required double LogLoss { get; init; }
 
+    /// <summary>Expected calibration error of the top probability (<see cref="CalibrationError"/>, 15 bins).</summary>
+    public double ExpectedCalibrationError => CalibrationError.Of(Images);
+
+    /// <summary>The 95 % bootstrap interval of <see cref="ExpectedCalibrationError"/> (1,000 resamples, seed 1).</summary>
+    public (double Low, double High) CalibrationErrorInterval => _calibrationInterval ??= CalibrationError.Interval(Images);
+
+    private (double Low, double High)? _calibrationInterval;
+
+    /// <summary>The reliability diagram: accuracy against confidence, bin by bin.</summary>
+    public IReadOnlyList<ReliabilityBin> Reliability => CalibrationError.Bins(Images);
+
     public required IReadOnlyList<ClassMetrics> PerClass { get; init; }
 
     /// <summary>[actual][predicted] counts.</summary>
@@ -135,6 +146,10 @@ public sealed class ClassificationReport
         accuracyHigh = AccuracyInterval.High,
         macroAccuracy = MacroAccuracy,
         logLoss = LogLoss,
+        calibrationError = ExpectedCalibrationError,
+        calibrationErrorLow = CalibrationErrorInterval.Low,
+        calibrationErrorHigh = CalibrationErrorInterval.High,
+        reliability = Reliability.Where(b => b.Count > 0),
         classes = Classes,
         perClass = PerClass,
         confusionMatrix = ConfusionMatrix,
