@@ -60,6 +60,12 @@ public class AutoModeTests
         Assert.False(string.IsNullOrWhiteSpace(selection.Decision));
         // Each dearer one was compared with the one kept when its turn came.
         Assert.All(selection.Candidates.Skip(1), c => Assert.NotNull(c.LogLossGainLow));
+        // When the first was kept, the near miss the sentence names is the one that gained most accuracy, not a worse one with a low p.
+        if (selection.Candidates[0].Chosen)
+        {
+            var nearest = selection.Candidates.Skip(1).OrderByDescending(c => c.AccuracyGain).ThenBy(c => c.McNemarP).First();
+            Assert.Contains($"(closest: {nearest.Candidate},", selection.Decision);
+        }
         // Finished: refit on every training image; the test split is reported, first; the held-out figure says what it chose.
         Assert.True(trained.Metadata.Training.Refit);
         Assert.Equal(data.Train.Count, trained.Metadata.Training.ImagesInModel);

@@ -121,8 +121,9 @@ internal sealed class ModeSearch(ImageClassifierTrainer trainer, ImageClassifier
                 else
                 {
                     fit.Dispose();
-                    if (closest is null || comparison.McNemarP < closest.Value.Comparison.McNemarP
-                        || (comparison.McNemarP == closest.Value.Comparison.McNemarP && comparison.AccuracyGain > closest.Value.Comparison.AccuracyGain))
+                    // Closest to being kept: the largest gain in accuracy (a low p for a candidate that is worse is no near miss), then the lower p.
+                    if (closest is null || comparison.AccuracyGain > closest.Value.Comparison.AccuracyGain
+                        || (comparison.AccuracyGain == closest.Value.Comparison.AccuracyGain && comparison.McNemarP < closest.Value.Comparison.McNemarP))
                         closest = (candidate, comparison);
                 }
             }
