@@ -70,7 +70,7 @@ public static class ReportRenderer
             var (mark, end) = r.Chosen ? ("[bold green]", "[/]") : ("", "");
             string Cell(string text) => $"{mark}{SafeMarkup.Escape(text)}{end}";
             table.AddRow(Cell(r.Candidate), Cell(r.Blocks), Cell(r.LearningRate ?? "-"),
-                Cell(r.Accuracy is { } a ? $"{F(a)} ({F(r.AccuracyLow ?? 0, "F3")}-{F(r.AccuracyHigh ?? 0, "F3")})" : "-"),
+                Cell(r.Accuracy is { } a ? $"{F(a)} ({Interval((r.AccuracyLow ?? 0, r.AccuracyHigh ?? 0))})" : "-"),
                 Cell(r.LogLoss is { } l ? F(l) : "-"),
                 Cell(r.LogLossGain is { } g ? $"{F(g, "+0.000;-0.000")} ({F(r.LogLossGainLow ?? 0, "+0.000;-0.000")} to {F(r.LogLossGainHigh ?? 0, "+0.000;-0.000")})" : "-"),
                 Cell(r.McNemarP is { } p ? F(p, "G2") : "-"), Cell(Training.ModeSearch.Format(TimeSpan.FromSeconds(r.Seconds))), Cell(r.Status));

@@ -84,23 +84,11 @@ internal sealed class LbfgsHeadFitter(TrainingRun run, LbfgsHeadOptions options)
 
         public override (ITransformer, DataViewSchema, Action?) Assemble()
         {
-            if (!run.Options.TestTimeFlip)
-            {
-                var (plain, plainSchema) = ModelAssembler.Assemble(run.Ml, run.Source.Graph!, Head.Predictor);
-                return (plain, plainSchema, null);
-            }
             var graph = run.Source.Graph!;
-            var path = ModelAssembler.WriteGraph(run, FlipAveraging.Wrap(OnnxGraph.Load(graph.Path)));
-            try
-            {
-                var (model, schema) = ModelAssembler.Assemble(run.Ml, graph with { Path = path, Key = graph.Key + "+flip" }, Head.Predictor);
-                return (model, schema, () => IO.TempFiles.TryDelete(path));
-            }
-            catch
-            {
-                IO.TempFiles.TryDelete(path);
-                throw;
-            }
+            if (run.Options.TestTimeFlip)
+                return ModelAssembler.AssembleWithOwnGraph(run, FlipAveraging.Wrap(OnnxGraph.Load(graph.Path)), graph.FeatureLength, Head.Predictor);
+            var (model, schema) = ModelAssembler.Assemble(run.Ml, graph, Head.Predictor);
+            return (model, schema, null);
         }
 
         public override ModelMetadata.HeadInfo HeadInfo() => new(ModelMetadata.HeadKinds.LbfgsSoftmax, options.L1, Head.L2, Head.CrossValidation);
@@ -149,20 +137,8 @@ internal sealed class TorchHeadFitter(TrainingRun run, ITorchSharpBackend backen
             var w = Model.Head;
             var hidden = w.HiddenWeights is null ? ((float[], float[])?)null : (w.HiddenWeights, w.HiddenBiases!);
             var tuned = TunedGraphWriter.Write(run.Source.Composed, Model.TunedInitializers, hidden);
-            var path = ModelAssembler.WriteGraph(run, run.Options.TestTimeFlip ? FlipAveraging.Wrap(tuned) : tuned);
-            try
-            {
-                int inputs = w.HiddenBiases?.Length ?? run.FeatureLength;
-                var graph = new FeaturizerGraphFile(path, run.Preset, inputs, [], "tuned");
-                var head = MaxEntHead.Create(run.Ml, w.OutputWeights, w.OutputBiases, run.Dataset.Classes);
-                var (model, schema) = ModelAssembler.Assemble(run.Ml, graph, head);
-                return (model, schema, () => IO.TempFiles.TryDelete(path));
-            }
-            catch
-            {
-                IO.TempFiles.TryDelete(path);
-                throw;
-            }
+            var head = MaxEntHead.Create(run.Ml, w.OutputWeights, w.OutputBiases, run.Dataset.Classes);
+            return ModelAssembler.AssembleWithOwnGraph(run, run.Options.TestTimeFlip ? FlipAveraging.Wrap(tuned) : tuned, w.HiddenBiases?.Length ?? run.FeatureLength, head);
         }
 
         public override ModelMetadata.HeadInfo HeadInfo() =>

@@ -43,16 +43,9 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
         _options.Validate(TrainerTask.Train);
         if (!_options.TrainsInTorchSharp)
             return (null, null);
-        if (_options.Mode != TrainingMode.Auto)
-            return (TrainingBackends.TorchSharp(Describe(_options.Mode, _options.EffectiveHead)), null);
-        try
-        {
-            return (TrainingBackends.TorchSharp("Mode = Auto"), null);
-        }
-        catch (TrainingBackendMissingException e)
-        {
-            return (null, e.Message);
-        }
+        return _options.Mode != TrainingMode.Auto
+            ? (TrainingBackends.TorchSharp(Describe(_options.Mode, _options.EffectiveHead)), null)
+            : TrainingBackends.TryTorchSharp("Mode = Auto");
     }
 
     private TrainedImageClassifier Train(ImageDataset dataset, (ITorchSharpBackend? Backend, string? Missing) prepared, IProgress<ProgressEvent>? progress,
@@ -175,19 +168,9 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
         _options.Validate(TrainerTask.Train);
         if (_options.Mode != TrainingMode.FeatureExtraction || _options.Head is not null)
             throw new TrainingOptionsException("Mode", "the learning curve runs each method with its own mode and head: leave Mode and Head at their defaults.");
-        ITorchSharpBackend? backend = null;
-        string? missing = null;
-        if (curve.Methods.Any(m => m != LearningCurveMethod.FeatureExtraction))
-        {
-            try
-            {
-                backend = TrainingBackends.TorchSharp("The learning curve's fine-tuning and from-scratch points");
-            }
-            catch (TrainingBackendMissingException e)
-            {
-                missing = e.Message;
-            }
-        }
+        var (backend, missing) = curve.Methods.Any(m => m != LearningCurveMethod.FeatureExtraction)
+            ? TrainingBackends.TryTorchSharp("The learning curve's fine-tuning and from-scratch points")
+            : (null, null);
         var dataset = WithoutDuplicates(ImageDatasetLoader.Load(data, _options.Data), _options, progress);
         return new LearningCurve(_options, curve, backend, missing).Run(dataset, progress, cancellationToken);
     }

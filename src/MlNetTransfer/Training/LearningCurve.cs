@@ -141,7 +141,7 @@ internal sealed class LearningCurve(ImageClassifierTrainerOptions options, Learn
         }, cancellationToken);
         int right = 0;
         for (int i = 0; i < scored.Count; i++)
-            if (Array.IndexOf(probabilities[i], probabilities[i].Max()) == index[scored[i].Image.Label])
+            if (LbfgsHeadTrainer.ArgMax(probabilities[i]) == index[scored[i].Image.Label])
                 right++;
         // An evaluation image that does not read counts as wrong: every method is scored on the same images.
         return right / (double)evaluation.Count;

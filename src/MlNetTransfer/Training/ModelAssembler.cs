@@ -22,13 +22,26 @@ internal static class ModelAssembler
         return (model, input.Schema);
     }
 
-    /// <summary>Writes a graph made for one saved model (tuned, or wrapped for flip averaging) to a temp file the caller deletes once the zip is written.</summary>
-    public static string WriteGraph(TrainingRun run, global::Onnx.ModelProto graph)
+    /// <summary>
+    /// Assembles a model around a graph made for it alone (tuned weights, or wrapped for flip averaging): the graph goes to
+    /// a temp file under the cache, which the returned action deletes once the zip is written.
+    /// </summary>
+    public static (ITransformer Model, DataViewSchema InputSchema, Action Cleanup) AssembleWithOwnGraph(TrainingRun run, global::Onnx.ModelProto graph, int featureLength,
+        ITransformer head)
     {
         var folder = Path.Combine(run.Options.Featurizer.CacheFolder, "tuned");
         IO.TempFiles.RemoveStale(folder);
         var path = IO.TempFiles.NewPath(folder, ".onnx");
-        OnnxGraph.Save(graph, path);
-        return path;
+        try
+        {
+            OnnxGraph.Save(graph, path);
+            var (model, schema) = Assemble(run.Ml, new FeaturizerGraphFile(path, run.Preset, featureLength, [], "tuned"), head);
+            return (model, schema, () => IO.TempFiles.TryDelete(path));
+        }
+        catch
+        {
+            IO.TempFiles.TryDelete(path);
+            throw;
+        }
     }
 }

@@ -118,4 +118,17 @@ internal static class TrainingBackends
                    ?? throw new TrainingBackendMissingException($"{assemblyName} ({assembly.GetName().Version}) has no {TorchSharpType}: its version does not match this MlNetTransfer.");
         return (ITorchSharpBackend)Activator.CreateInstance(type, nonPublic: true)!;
     }
+
+    /// <summary>The backend, or null and why it is missing, for a run that goes on without it (what needs it is skipped and said).</summary>
+    public static (ITorchSharpBackend? Backend, string? Missing) TryTorchSharp(string forWhat)
+    {
+        try
+        {
+            return (TorchSharp(forWhat), null);
+        }
+        catch (TrainingBackendMissingException e)
+        {
+            return (null, e.Message);
+        }
+    }
 }
