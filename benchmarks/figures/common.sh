@@ -28,3 +28,14 @@ build_cli() {
   echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), vector extensions: $(grep -o 'avx512[a-z_]*\|avx2' /proc/cpuinfo | sort -u | tr '\n' ' ')"
   echo "results in $out"
 }
+
+# Runs the console ($cli "$@") with a fresh cache of its own ($out/cache-<name>) under /usr/bin/time -v: the model goes
+# to $out/<name>.zip, the output to $out/<name>.log; sets $wall (h:mm:ss) and $rss_mib (peak resident set).
+timed_run() {
+  local name=$1; shift
+  export MLNETTRANSFER_CACHE="$out/cache-$name"
+  rm -rf "$MLNETTRANSFER_CACHE"
+  /usr/bin/time -v -o "$out/$name.time" $cli "$@" --out "$out/$name.zip" --no-color > "$out/$name.log" 2>&1
+  wall=$(grep 'Elapsed (wall clock)' "$out/$name.time" | awk '{print $NF}')
+  rss_mib=$(( $(grep 'Maximum resident' "$out/$name.time" | awk '{print $NF}') / 1024 ))
+}

@@ -9,14 +9,10 @@ build_cli
 
 run() {
   local name=$1; shift
-  export MLNETTRANSFER_CACHE="$out/cache-$name"
-  rm -rf "$MLNETTRANSFER_CACHE"
-  /usr/bin/time -v -o "$out/$name.time" $cli "$@" --out "$out/$name.zip" --no-color > "$out/$name.log" 2>&1
-  local wall rss saved
-  wall=$(grep 'Elapsed (wall clock)' "$out/$name.time" | awk '{print $NF}')
-  rss=$(grep 'Maximum resident' "$out/$name.time" | awk '{print $NF}')
+  timed_run "$name" "$@"
+  local saved
   saved=$(grep -m1 -A1 '^Saved' "$out/$name.log" | tr '\n' ' ' | sed 's/.*); //; s/ Metrics:.*//; s/ Images in.*//')
-  printf '%-22s %-70s wall %s  peak RSS %d MiB  | %s\n' "$name" "$*" "$wall" $((rss / 1024)) "$saved"
+  printf '%-22s %-70s wall %s  peak RSS %d MiB  | %s\n' "$name" "$*" "$wall" "$rss_mib" "$saved"
 }
 
 run hym-lbfgs       train $data/hymenoptera_data --mode feature-extraction
