@@ -16,7 +16,9 @@ need_fashion_mnist() {
   if [ ! -d /usr/share/datasets/fashion-mnist ]; then
     echo "installing dataset-fashion-mnist (apt-get)"
     local sudo=""; [ "$(id -u)" != 0 ] && sudo="sudo -n"
-    $sudo apt-get install -y -qq dataset-fashion-mnist >/dev/null
+    # A fresh machine's package lists may predate the package: read them once and try again.
+    $sudo apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 \
+      || { $sudo apt-get update -qq >/dev/null && $sudo apt-get install -y -qq dataset-fashion-mnist >/dev/null; }
   fi
 }
 

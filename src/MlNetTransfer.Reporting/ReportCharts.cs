@@ -54,28 +54,41 @@ public static class ReportCharts
         return model;
     }
 
-    /// <summary>Reliability diagram: accuracy against mean confidence per confidence bin (a calibrated model sits on the diagonal), with the images per bin.</summary>
+    /// <summary>
+    /// Reliability diagram: accuracy against mean confidence per confidence bin (a calibrated model sits on the diagonal),
+    /// with the images per bin as marker size; a calibrated model's bins before its temperature beside them.
+    /// </summary>
     public static PlotModel Reliability(ClassificationReport report)
     {
-        var model = Base(FormattableString.Invariant($"Reliability ({report.Split}): expected calibration error {report.ExpectedCalibrationError:F3}"));
+        var before = report.Uncalibrated;
+        var model = Base(before is null
+            ? FormattableString.Invariant($"Reliability ({report.Split}): expected calibration error {report.ExpectedCalibrationError:F3}")
+            : FormattableString.Invariant($"Reliability ({report.Split}): calibration error {before.ExpectedCalibrationError:F3} before, {report.ExpectedCalibrationError:F3} after"));
         model.Legends[0].LegendPosition = LegendPosition.BottomRight; // the sure, right images sit top right
         model.Axes.Add(new LinearAxis { Position = AxisPosition.Bottom, Title = "confidence (top probability)", Minimum = 0, Maximum = 1, MajorGridlineStyle = LineStyle.Dot });
         model.Axes.Add(new LinearAxis { Position = AxisPosition.Left, Title = "accuracy", Minimum = 0, Maximum = 1, MajorGridlineStyle = LineStyle.Dot });
         var ideal = new LineSeries { Title = "calibrated", LineStyle = LineStyle.Dash, Color = OxyColors.Gray };
         ideal.Points.Add(new DataPoint(0, 0));
         ideal.Points.Add(new DataPoint(1, 1));
-        var observed = new LineSeries { Title = "observed (marker size: images)", MarkerType = MarkerType.Circle, Color = OxyColors.SteelBlue };
+        model.Series.Add(ideal);
+        if (before is not null)
+            AddBins(model, before, "before calibration", OxyColors.DarkOrange);
+        AddBins(model, report, before is null ? "observed (marker size: images)" : "saved model, calibrated (marker size: images)", OxyColors.SteelBlue);
+        return model;
+    }
+
+    private static void AddBins(PlotModel model, ClassificationReport report, string title, OxyColor color)
+    {
+        var observed = new LineSeries { Title = title, MarkerType = MarkerType.Circle, Color = color };
         var bins = report.Reliability.Where(b => b.Count > 0).ToList();
         foreach (var b in bins)
             observed.Points.Add(new DataPoint(b.Confidence, b.Accuracy));
-        var sizes = new ScatterSeries { MarkerType = MarkerType.Circle, MarkerFill = OxyColor.FromAColor(90, OxyColors.SteelBlue) };
+        var sizes = new ScatterSeries { MarkerType = MarkerType.Circle, MarkerFill = OxyColor.FromAColor(90, color) };
         int most = bins.Count == 0 ? 1 : bins.Max(b => b.Count);
         foreach (var b in bins)
             sizes.Points.Add(new ScatterPoint(b.Confidence, b.Accuracy, 3 + 9 * Math.Sqrt(b.Count / (double)most)));
-        model.Series.Add(ideal);
         model.Series.Add(observed);
         model.Series.Add(sizes);
-        return model;
     }
 
     /// <summary>Confusion matrix heatmap, rows = actual, columns = predicted, with counts in the cells.</summary>

@@ -101,11 +101,23 @@ public static class TrainingReportWriter
             sb.Append("</table>");
         }
 
-        sb.Append("<h2>Metrics</h2><table><tr><th>split</th><th>images</th><th>accuracy</th><th>95 % interval (Wilson)</th><th>macro accuracy</th><th>log-loss</th><th>expected calibration error (95 % bootstrap)</th></tr>");
+        bool calibrated = reports.Any(r => r.Uncalibrated is not null);
+        sb.Append("<h2>Metrics</h2><table><tr><th>split</th><th>images</th><th>accuracy</th><th>95 % interval (Wilson)</th><th>macro accuracy</th><th>log-loss</th><th>expected calibration error (95 % bootstrap)</th>")
+          .Append(calibrated ? "<th>before calibration</th>" : "").Append("</tr>");
         foreach (var r in reports)
+        {
             sb.Append($"<tr><td>{E(r.Split)}</td><td>{r.Count}</td><td><b>{F(r.MicroAccuracy)}</b></td><td>{Interval(r.AccuracyInterval)}</td><td>{F(r.MacroAccuracy)}</td><td>{F(r.LogLoss)}</td>" +
-                FormattableString.Invariant($"<td>{r.ExpectedCalibrationError:F3} ({Interval(r.CalibrationErrorInterval)})</td></tr>"));
+                FormattableString.Invariant($"<td>{r.ExpectedCalibrationError:F3} ({Interval(r.CalibrationErrorInterval)}){(r.CalibratedOnThese ? " *" : "")}</td>"));
+            if (calibrated)
+                sb.Append(r.Uncalibrated is { } u ? FormattableString.Invariant($"<td>{u.ExpectedCalibrationError:F3} ({Interval(u.CalibrationErrorInterval)}), log-loss {u.LogLoss:F4}</td>") : "<td>-</td>");
+            sb.Append("</tr>");
+        }
         sb.Append("</table>");
+        if (reports.Any(r => r.CalibratedOnThese))
+            sb.Append("<p>* The temperature was fitted on these images: their calibration figure after it is not an independent estimate.</p>");
+        if (m.Calibration is { } calibration)
+            sb.Append("<p>").Append(E(FormattableString.Invariant(
+                $"Calibration: temperature {calibration.Temperature:F3}, folded into the head's weights (W / T, b / T), fitted on {calibration.FittedOn} (their log-loss {calibration.LogLossBefore:F4} -> {calibration.LogLossAfter:F4}). The predicted classes, and so the accuracies, are unchanged."))).Append("</p>");
 
         sb.Append("<h2>Plots</h2><div class=\"plots\">");
         foreach (var (title, uri) in plots)

@@ -199,6 +199,15 @@ public sealed class EndToEndTests : IClassFixture<EndToEndTests.TrainedSample>
         // The reported accuracy with its Wilson 95 % interval, from the count and accuracy the metadata keeps.
         var test = _sample.Trained.Reports.First(r => r.Split == "test");
         Assert.Contains(FormattableString.Invariant($"(95 % {test.AccuracyInterval.Low:F3}-{test.AccuracyInterval.High:F3})"), text.StdOut);
+        // The temperature folded into the head, what it was fitted on, and the test split's calibration error before and after.
+        var calibration = _sample.Trained.Metadata.Calibration;
+        Assert.NotNull(calibration);
+        Assert.Contains(FormattableString.Invariant($"temperature {calibration.Temperature:F3}"), text.StdOut);
+        Assert.Equal(calibration.Temperature, json.GetProperty("calibration").GetProperty("temperature").GetDouble(), 12);
+        var metrics = json.GetProperty("metrics").EnumerateArray().Single(m => m.GetProperty("split").GetString() == "test");
+        Assert.Equal(test.ExpectedCalibrationError, metrics.GetProperty("calibrationError").GetDouble(), 12);
+        Assert.Equal(test.Uncalibrated!.ExpectedCalibrationError, metrics.GetProperty("calibrationErrorBefore").GetDouble(), 12);
+        Assert.Contains("before", text.StdOut);
     }
 
     [Fact]

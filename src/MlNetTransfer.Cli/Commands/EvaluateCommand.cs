@@ -49,13 +49,16 @@ public sealed class EvaluateCommand : Command<EvaluateSettings>
         var (name, images) = Select(dataset, settings.Split.ToLowerInvariant());
         var skipped = dataset.Skipped.ToList();
         var progress = new ConsoleProgress(console, settings.Quiet || settings.Json);
-        var (classes, results) = Predict(settings.Model, settings, images, name, skipped, progress, cancellationToken);
+        var (classes, results, temperature) = Predict(settings.Model, settings, images, name, skipped, progress, cancellationToken);
         if (results.Count == 0)
             throw new DatasetException($"{dataset.Source}: none of the {images.Count} images could be evaluated.");
 
         if (settings.Against is null)
         {
             var report = ClassificationReport.Create(name, classes, results);
+            // A calibrated zip's probabilities are softmax(z / T): softmax(T log p) gives them back as the head trained.
+            if (temperature is { } t)
+                report = report with { Uncalibrated = ClassificationReport.Create(name, classes, results.Select(r => (r.Path, r.Label, TemperatureScaling.Apply(r.Scores, 1 / t))).ToList()) };
             if (settings.Json)
             {
                 Console.Out.WriteLine(report.ToJson());
@@ -68,7 +71,7 @@ public sealed class EvaluateCommand : Command<EvaluateSettings>
         }
 
         // Both models on the images both could read: a comparison is of the same images or it is nothing.
-        var (otherClasses, otherResults) = Predict(settings.Against, settings, images, name, skipped, progress, cancellationToken);
+        var (otherClasses, otherResults, _) = Predict(settings.Against, settings, images, name, skipped, progress, cancellationToken);
         if (!otherClasses.SequenceEqual(classes))
             throw new DatasetException($"{settings.Against}: its classes ({string.Join(", ", otherClasses)}) are not those of {settings.Model} ({string.Join(", ", classes)}): the two cannot be compared.");
         var common = results.Select(r => r.Path).Intersect(otherResults.Select(r => r.Path), StringComparer.Ordinal).ToHashSet(StringComparer.Ordinal);
@@ -118,7 +121,7 @@ public sealed class EvaluateCommand : Command<EvaluateSettings>
     }
 
     /// <summary>A model's class probabilities for each image it can read; the others join <paramref name="skipped"/> once.</summary>
-    private static (IReadOnlyList<string> Classes, List<(string Path, string Label, float[] Scores)> Results) Predict(string model, EvaluateSettings settings,
+    private static (IReadOnlyList<string> Classes, List<(string Path, string Label, float[] Scores)> Results, double? Temperature) Predict(string model, EvaluateSettings settings,
         IReadOnlyList<LabeledImage> images, string name, List<SkippedFile> skipped, ConsoleProgress progress, CancellationToken cancellationToken)
     {
         using var classifier = ImageClassifier.Load(model, validation: settings.Validation);
@@ -157,7 +160,7 @@ public sealed class EvaluateCommand : Command<EvaluateSettings>
             progress.Report(new StageFinished("evaluate", results.Count, clock.Elapsed));
             return 0;
         });
-        return (classifier.Classes.ToList(), results);
+        return (classifier.Classes.ToList(), results, classifier.Metadata?.Calibration?.Temperature);
     }
 
     private static (string Name, IReadOnlyList<LabeledImage> Images) Select(ImageDataset dataset, string split) => split switch

@@ -78,8 +78,14 @@ public sealed class InfoCommand : Command<InfoSettings>
             : t.HeldOut > 0 ? $"{t.ImagesInModel} ({t.HeldOut} held out to choose, not trained on)" : t.ImagesInModel.ToString(CultureInfo.InvariantCulture));
         Row("seed", metadata.Training.Seed.ToString(CultureInfo.InvariantCulture));
         Row("options", string.Join(", ", metadata.Training.Options.Select(kv => $"{kv.Key}={kv.Value}")));
+        if (metadata.Calibration is { } c)
+            Row("calibration", string.Create(CultureInfo.InvariantCulture,
+                $"temperature {c.Temperature:F3} folded into the head, fitted on {c.FittedOn} (their log-loss {c.LogLossBefore:F4} -> {c.LogLossAfter:F4})"));
         foreach (var m in metadata.Metrics)
-            Row($"{m.Split}", $"accuracy {F(m.MicroAccuracy)} (95 % {ReportRenderer.Interval(WilsonInterval.Of((int)Math.Round(m.MicroAccuracy * m.Count), m.Count))}), macro accuracy {F(m.MacroAccuracy)}, log-loss {F(m.LogLoss)} ({m.Count} images)");
+            Row($"{m.Split}", $"accuracy {F(m.MicroAccuracy)} (95 % {ReportRenderer.Interval(WilsonInterval.Of((int)Math.Round(m.MicroAccuracy * m.Count), m.Count))}), macro accuracy {F(m.MacroAccuracy)}, log-loss {F(m.LogLoss)}"
+                                + (m.CalibrationError is { } e ? string.Create(CultureInfo.InvariantCulture, $", calibration error {e:F3}") : "")
+                                + (m.CalibrationErrorBefore is { } b ? string.Create(CultureInfo.InvariantCulture, $" ({b:F3} before calibration)") : "")
+                                + $" ({m.Count} images)");
         console.Write(grid);
         return 0;
     }

@@ -52,6 +52,7 @@ internal static partial class OptionFlags
         ["FineTuning.TrainBatchNorm"] = "--train-batchnorm",
         ["FineTuning.LabelSmoothing"] = "--label-smoothing",
         ["TestTimeFlip"] = "--test-time-flip",
+        ["Calibrate"] = "--no-calibration",
         ["Range.Start"] = "--start",
         ["Range.End"] = "--end",
         ["Range.Steps"] = "--steps",
@@ -111,7 +112,7 @@ internal static partial class OptionFlags
             return (option, value) switch
             {
                 ("Featurizer.UseCache", "true") => "the cache (no --no-cache)",
-                ("Refit" or "Mirror" or "Featurizer.UseCache" or "Data.FollowLinks", "false") => flag,
+                ("Refit" or "Mirror" or "Featurizer.UseCache" or "Data.FollowLinks" or "Calibrate", "false") => flag,
                 ("Resume" or "FineTuning.TrainBatchNorm" or "TestTimeFlip", "true") => flag,
                 _ => $"{flag} {ValueWord(option, value)}",
             };

@@ -298,6 +298,10 @@ public abstract class TrainingSettings : RecipeSettings
     [Description("The saved model predicts from each image and its mirror image (the head sees the mean of their features): flip test-time augmentation inside the zip, about twice the inference time.")]
     public bool TestTimeFlip { get; init; }
 
+    [CommandOption("--no-calibration")]
+    [Description("Save the head as trained (the default fits a temperature on held-out predictions and folds it into the head, so Score is calibrated; the predicted class does not change).")]
+    public bool NoCalibration { get; init; }
+
     [CommandOption("--resume")]
     [Description("TorchSharp heads and fine-tune: continue an interrupted run from its last epoch checkpoint (same data, options and threads).")]
     public bool Resume { get; init; }
@@ -320,6 +324,7 @@ public abstract class TrainingSettings : RecipeSettings
             Data = o.Data with { ValidationFraction = ValidationFraction },
             Refit = !NoRefit,
             TestTimeFlip = TestTimeFlip,
+            Calibrate = !NoCalibration,
             Resume = Resume,
             Featurizer = o.Featurizer with { Shards = Features.Select(Path.GetFullPath).ToList() },
         };

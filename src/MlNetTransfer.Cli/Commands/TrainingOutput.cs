@@ -22,6 +22,7 @@ internal static class TrainingOutput
             ReportRenderer.ModeSelection(console, trained.Metadata.ModeSelection);
             ReportRenderer.CrossValidation(console, trained.Metadata.Head.CrossValidation, trained.Metadata.Head.L2);
             ReportRenderer.Metrics(console, trained.Reports);
+            ReportRenderer.Calibration(console, trained.Metadata.Calibration);
         }
         var m = trained.Metadata;
         var headline = trained.Reports.FirstOrDefault();

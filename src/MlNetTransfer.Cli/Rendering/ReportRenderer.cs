@@ -81,19 +81,41 @@ public static class ReportRenderer
 
     public static void Metrics(IAnsiConsole console, IReadOnlyList<ClassificationReport> reports)
     {
+        bool calibrated = reports.Any(r => r.Uncalibrated is not null);
         var summary = new Table().Title("[bold]Metrics[/]").AddColumn("split").AddColumn(new TableColumn("images").RightAligned())
             .AddColumn(new TableColumn("accuracy").RightAligned()).AddColumn(new TableColumn("95 % interval").RightAligned())
             .AddColumn(new TableColumn("macro accuracy").RightAligned()).AddColumn(new TableColumn("log-loss").RightAligned())
             .AddColumn(new TableColumn("calibration error (95 %)").RightAligned());
+        if (calibrated)
+            summary.AddColumn(new TableColumn("before calibration (95 %)").RightAligned());
         foreach (var r in reports)
-            summary.AddRow(r.Split, r.Count.ToString(CultureInfo.InvariantCulture), $"[bold]{F(r.MicroAccuracy)}[/]", Interval(r.AccuracyInterval), F(r.MacroAccuracy), F(r.LogLoss),
-                $"{F(r.ExpectedCalibrationError, "F3")} ({Interval(r.CalibrationErrorInterval)})");
+        {
+            var cells = new List<string>
+            {
+                SafeMarkup.Escape(r.Split), r.Count.ToString(CultureInfo.InvariantCulture), $"[bold]{F(r.MicroAccuracy)}[/]", Interval(r.AccuracyInterval), F(r.MacroAccuracy), F(r.LogLoss),
+                $"{F(r.ExpectedCalibrationError, "F3")} ({Interval(r.CalibrationErrorInterval)}){(r.CalibratedOnThese ? " *" : "")}",
+            };
+            if (calibrated)
+                cells.Add(r.Uncalibrated is { } u ? $"{F(u.ExpectedCalibrationError, "F3")} ({Interval(u.CalibrationErrorInterval)})" : "-");
+            summary.AddRow(cells.ToArray());
+        }
+        if (reports.Any(r => r.CalibratedOnThese))
+            summary.Caption("* the temperature was fitted on these images: not an independent figure");
         console.Write(summary);
         foreach (var r in reports)
         {
             PerClass(console, r);
             Confusion(console, r);
         }
+    }
+
+    /// <summary>The temperature folded into the head, and what it was fitted on.</summary>
+    public static void Calibration(IAnsiConsole console, Inference.ModelMetadata.CalibrationInfo? calibration)
+    {
+        if (calibration is null)
+            return;
+        console.MarkupLine(SafeMarkup.Escape(FormattableString.Invariant(
+            $"Calibration: temperature {calibration.Temperature:F3} folded into the head, fitted on {calibration.FittedOn} (their log-loss {calibration.LogLossBefore:F4} -> {calibration.LogLossAfter:F4}); the predicted classes are unchanged")));
     }
 
     public static void PerClass(IAnsiConsole console, ClassificationReport report)

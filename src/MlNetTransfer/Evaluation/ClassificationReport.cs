@@ -24,7 +24,7 @@ public sealed record EvaluatedImage(string Path, string Actual, string Predicted
 /// Metrics of a classifier on one split: accuracy (micro, macro), log-loss, per-class precision/recall/F1 and the
 /// confusion matrix (rows = actual, columns = predicted), computed from class probabilities.
 /// </summary>
-public sealed class ClassificationReport
+public sealed record ClassificationReport
 {
     public required string Split { get; init; }
     public required IReadOnlyList<string> Classes { get; init; }
@@ -69,6 +69,12 @@ public sealed class ClassificationReport
     /// (that model was not saved: the saved one trained on these images too).
     /// </summary>
     public bool OfSavedModel { get; init; } = true;
+
+    /// <summary>The same images scored before the temperature was folded into the head; null when the model is not calibrated.</summary>
+    public ClassificationReport? Uncalibrated { get; init; }
+
+    /// <summary>The temperature was fitted on these very images, so their calibration figures after it are not an independent estimate.</summary>
+    public bool CalibratedOnThese { get; init; }
 
     /// <summary>Builds the report from per-image class probabilities (in <paramref name="classes"/> order).</summary>
     public static ClassificationReport Create(string split, IReadOnlyList<string> classes, IReadOnlyList<(string Path, string Actual, float[] Probabilities)> results,
@@ -149,6 +155,11 @@ public sealed class ClassificationReport
         calibrationError = ExpectedCalibrationError,
         calibrationErrorLow = CalibrationErrorInterval.Low,
         calibrationErrorHigh = CalibrationErrorInterval.High,
+        calibrationErrorBefore = Uncalibrated?.ExpectedCalibrationError,
+        calibrationErrorBeforeLow = Uncalibrated?.CalibrationErrorInterval.Low,
+        calibrationErrorBeforeHigh = Uncalibrated?.CalibrationErrorInterval.High,
+        logLossBefore = Uncalibrated?.LogLoss,
+        calibratedOnThese = CalibratedOnThese,
         reliability = Reliability.Where(b => b.Count > 0),
         classes = Classes,
         perClass = PerClass,

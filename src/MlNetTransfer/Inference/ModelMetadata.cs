@@ -136,7 +136,30 @@ public sealed record ModelMetadata
         public bool Refit { get; init; }
     }
 
-    public sealed record MetricsSummary(string Split, int Count, double MicroAccuracy, double MacroAccuracy, double LogLoss);
+    /// <summary>Accuracy, log-loss and calibration error of the saved model on one split.</summary>
+    public sealed record MetricsSummary(string Split, int Count, double MicroAccuracy, double MacroAccuracy, double LogLoss)
+    {
+        /// <summary>Expected calibration error (15 bins) of the saved model's probabilities.</summary>
+        public double? CalibrationError { get; init; }
+
+        /// <summary>The same before the temperature (null when the model is not calibrated).</summary>
+        public double? CalibrationErrorBefore { get; init; }
+    }
+
+    /// <summary>How the saved head's probabilities were calibrated; null when they were not.</summary>
+    public CalibrationInfo? Calibration { get; init; }
+
+    /// <summary>Temperature scaling, folded into the saved head (its weights and biases divided by <paramref name="Temperature"/>).</summary>
+    /// <param name="Temperature">The temperature (above 1: the raw head was over-confident).</param>
+    /// <param name="FittedOn">The held-out predictions it was fitted on, in words.</param>
+    /// <param name="Images">How many images those were.</param>
+    /// <param name="LogLossBefore">Their mean log-loss before the temperature.</param>
+    /// <param name="LogLossAfter">And after.</param>
+    public sealed record CalibrationInfo(double Temperature, string FittedOn, int Images, double LogLossBefore, double LogLossAfter)
+    {
+        /// <summary>The reported split the temperature was fitted on (its calibration figures are then not independent); null when none was.</summary>
+        public string? FittedOnSplit { get; init; }
+    }
 
     internal static readonly JsonSerializerOptions Json = new()
     {

@@ -33,8 +33,24 @@ internal abstract class FittedHead : IDisposable
     /// <summary>Stopped early by the user (the best so far was kept).</summary>
     public virtual bool Stopped => false;
 
-    /// <summary>Class probabilities of each image's plain view.</summary>
-    public abstract float[][] Probabilities(ViewSet images);
+    /// <summary>
+    /// The temperature the saved head's logits are divided by (1: none), fitted on held-out predictions after the fit
+    /// (<see cref="Evaluation.TemperatureScaling"/>); <see cref="Probabilities"/> and <see cref="Assemble"/> both apply it.
+    /// </summary>
+    public double Temperature { get; set; } = 1;
+
+    /// <summary>Class probabilities of each image's plain view, as the saved model gives them (with <see cref="Temperature"/>).</summary>
+    public float[][] Probabilities(ViewSet images)
+    {
+        var raw = RawProbabilities(images);
+        return Temperature == 1 ? raw : raw.Select(p => Evaluation.TemperatureScaling.Apply(p, Temperature)).ToArray();
+    }
+
+    /// <summary>Class probabilities of each image's plain view, before any temperature.</summary>
+    public abstract float[][] RawProbabilities(ViewSet images);
+
+    /// <summary>Predictions of each training image by a fit that did not see it (the L-BFGS head's cross-validation at its L2), or null.</summary>
+    public virtual OutOfFoldPredictions? OutOfFold => null;
 
     /// <summary>The whole chain (stock ML.NET transforms), and what to free once it is saved or thrown away.</summary>
     public abstract (ITransformer Model, DataViewSchema InputSchema, Action? Release) Assemble();
@@ -66,7 +82,7 @@ internal sealed class LbfgsHeadFitter(TrainingRun run, LbfgsHeadOptions options)
     public FittedHead Fit(ViewSet train, ViewSet validation, FittedHead? chosen, string name, IProgress<ProgressEvent>? progress, CancellationToken cancellationToken)
     {
         var head = new LbfgsHeadTrainer(run.Ml, options).Train(train.Images, run.Dataset.Classes, run.FeatureLength, run.Options.Seed,
-            (chosen as Fitted)?.Head.L2, progress, cancellationToken);
+            (chosen as Fitted)?.Head.L2, progress, cancellationToken, outOfFold: run.Options.Calibrate);
         // A refit keeps the table that chose its L2.
         if (chosen is Fitted before)
             head = head with { CrossValidation = before.Head.CrossValidation };
@@ -79,15 +95,24 @@ internal sealed class LbfgsHeadFitter(TrainingRun run, LbfgsHeadOptions options)
 
         public override string Choice => FormattableString.Invariant($"L2 = {Head.L2}");
 
-        public override float[][] Probabilities(ViewSet images) =>
+        public override OutOfFoldPredictions? OutOfFold => Head.OutOfFold;
+
+        public override float[][] RawProbabilities(ViewSet images) =>
             images.Images.Count == 0 ? [] : LbfgsHeadTrainer.Predict(run.Ml, Head.Predictor, images.Images.Select(i => i.Plain), run.FeatureLength, run.Dataset.Classes[0]);
 
         public override (ITransformer, DataViewSchema, Action?) Assemble()
         {
             var graph = run.Source.Graph!;
+            var predictor = Head.Predictor;
+            if (Temperature != 1)
+            {
+                // The temperature goes into ML.NET's own head: W / T and b / T.
+                var (w, b) = MaxEntHead.Read(predictor) ?? throw new InvalidOperationException("the L-BFGS head is not a maximum-entropy model");
+                predictor = MaxEntHead.Create(run.Ml, MaxEntHead.Scale(w, Temperature), MaxEntHead.Scale(b, Temperature), run.Dataset.Classes);
+            }
             if (run.Options.TestTimeFlip)
-                return ModelAssembler.AssembleWithOwnGraph(run, FlipAveraging.Wrap(OnnxGraph.Load(graph.Path)), graph.FeatureLength, Head.Predictor);
-            var (model, schema) = ModelAssembler.Assemble(run.Ml, graph, Head.Predictor);
+                return ModelAssembler.AssembleWithOwnGraph(run, FlipAveraging.Wrap(OnnxGraph.Load(graph.Path)), graph.FeatureLength, predictor);
+            var (model, schema) = ModelAssembler.Assemble(run.Ml, graph, predictor);
             return (model, schema, null);
         }
 
@@ -129,7 +154,7 @@ internal sealed class TorchHeadFitter(TrainingRun run, ITorchSharpBackend backen
 
         public override bool Stopped => Model.Stopped;
 
-        public override float[][] Probabilities(ViewSet images) => images.Images.Count == 0 ? [] : Model.Probabilities(images);
+        public override float[][] RawProbabilities(ViewSet images) => images.Images.Count == 0 ? [] : Model.Probabilities(images);
 
         public override (ITransformer, DataViewSchema, Action?) Assemble()
         {
@@ -137,7 +162,7 @@ internal sealed class TorchHeadFitter(TrainingRun run, ITorchSharpBackend backen
             var w = Model.Head;
             var hidden = w.HiddenWeights is null ? ((float[], float[])?)null : (w.HiddenWeights, w.HiddenBiases!);
             var tuned = TunedGraphWriter.Write(run.Source.Composed, Model.TunedInitializers, hidden);
-            var head = MaxEntHead.Create(run.Ml, w.OutputWeights, w.OutputBiases, run.Dataset.Classes);
+            var head = MaxEntHead.Create(run.Ml, MaxEntHead.Scale(w.OutputWeights, Temperature), MaxEntHead.Scale(w.OutputBiases, Temperature), run.Dataset.Classes);
             return ModelAssembler.AssembleWithOwnGraph(run, run.Options.TestTimeFlip ? FlipAveraging.Wrap(tuned) : tuned, w.HiddenBiases?.Length ?? run.FeatureLength, head);
         }
 

@@ -129,7 +129,9 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
                 throw new ModelLoadException($"'{modelZip}' changed while it was read.");
             (composed, var hiddenWeights, var hiddenBiases, _) = TunedGraphWriter.SplitHead(FlipAveraging.Unwrap(ModelProto.Parser.ParseFrom(package.ReadOnnx())));
             var (weights, biases) = MaxEntHead.Read(package.Model) ?? throw new ModelLoadException($"'{modelZip}' has no maximum-entropy head to continue from.");
-            warm = new HeadWeights(weights, biases, hiddenWeights, hiddenBiases);
+            // The saved head carries its temperature (W / T): training goes on from the head as it trained.
+            double t = metadata.Calibration?.Temperature ?? 1;
+            warm = new HeadWeights(MaxEntHead.Scale(weights, 1 / t), MaxEntHead.Scale(biases, 1 / t), hiddenWeights, hiddenBiases);
         }
         dataset = WithoutDuplicates(dataset, effective, progress);
         progress?.Report(new DatasetLoaded(dataset));
@@ -304,26 +306,29 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
         FittedHead? final = null;
         try
         {
-            // The held-out estimate is the first fit's, taken before a refit lets that model go.
-            var estimate = candidate.Scored is null ? null : Report(split.NameFor(refit: split.Refit && !first.Stopped, shape.ChoiceWords, shape.HeldName), chooseOn, candidate.Scored,
-                run.Dataset.Classes, ofSavedModel: !(split.Refit && !first.Stopped));
+            // The held-out estimate is the first fit's (its predictions were taken before a refit lets that model go).
+            bool estimateOfSaved = !(split.Refit && !first.Stopped);
             bool refitStopped = false;
             if (split.Refit && !first.Stopped)
                 (final, refitStopped) = Refit(fitter, first, train, split, shape.RechooseL2 && run.Head == HeadKind.LbfgsSoftmax, progress, cancellationToken);
             bool refit = final is not null;
-            if (refitStopped && estimate is not null)
-                estimate = Report(split.NameFor(refit: false, shape.ChoiceWords, shape.HeldName), chooseOn, candidate.Scored!, run.Dataset.Classes);
+            if (refitStopped)
+                estimateOfSaved = true;
+            var estimateName = candidate.Scored is null ? null : split.NameFor(refit: !estimateOfSaved, shape.ChoiceWords, shape.HeldName);
             final ??= first;
             candidate.Release(final);
+            var calibration = HeadCalibration.Fit(final, candidate, estimateName, progress);
 
             var reports = new List<ClassificationReportEntry>();
             if (test.Images.Count > 0)
-                reports.Add(new(Report(shape.TestName, test, final.Probabilities(test), run.Dataset.Classes), Primary: run.Dataset.Validation.Count == 0 || shape.TestFirst));
-            if (estimate is not null)
-                reports.Add(new(estimate, Primary: (run.Dataset.Validation.Count > 0 && !shape.TestFirst) || test.Images.Count == 0));
+                reports.Add(new(CalibratedReport(shape.TestName, test, final.RawProbabilities(test), run.Dataset.Classes, calibration: calibration),
+                    Primary: run.Dataset.Validation.Count == 0 || shape.TestFirst));
+            if (estimateName is not null)
+                reports.Add(new(CalibratedReport(estimateName, chooseOn, candidate.Scored!, run.Dataset.Classes, estimateOfSaved, calibration, calibratedOnThese: calibration?.FittedOnSplit is not null),
+                    Primary: (run.Dataset.Validation.Count > 0 && !shape.TestFirst) || test.Images.Count == 0));
             var ordered = reports.OrderByDescending(r => r.Primary).Select(r => r.Report).ToList();
             var assembled = final.Assemble();
-            var metadata = run.Metadata(final, ordered, refit ? train.Images.Count : candidate.FitCount, split, refit, previous);
+            var metadata = run.Metadata(final, ordered, refit ? train.Images.Count : candidate.FitCount, split, refit, previous) with { Calibration = calibration };
             if (annotate is not null)
                 metadata = annotate(metadata);
             var checkpoints = run.Checkpoints.ToList();
@@ -381,6 +386,17 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
 
     internal static Evaluation.ClassificationReport Report(string split, ViewSet images, float[][] probabilities, IReadOnlyList<string> classes, bool ofSavedModel = true) =>
         Evaluation.ClassificationReport.Create(split, classes, images.Images.Select((image, i) => (image.Image.Path, image.Image.Label, probabilities[i])).ToList(), ofSavedModel);
+
+    /// <summary>The report of the calibrated head (the saved model's probabilities), holding the one before the temperature; the plain report when not calibrated.</summary>
+    private static Evaluation.ClassificationReport CalibratedReport(string split, ViewSet images, float[][] raw, IReadOnlyList<string> classes, bool ofSavedModel = true,
+        ModelMetadata.CalibrationInfo? calibration = null, bool calibratedOnThese = false)
+    {
+        var before = Report(split, images, raw, classes, ofSavedModel);
+        if (calibration is null)
+            return before;
+        var after = Report(split, images, raw.Select(p => Evaluation.TemperatureScaling.Apply(p, calibration.Temperature)).ToArray(), classes, ofSavedModel);
+        return after with { Uncalibrated = before, CalibratedOnThese = calibratedOnThese };
+    }
 
     internal static string Describe(TrainingMode mode, HeadKind head) =>
         mode == TrainingMode.FineTuning ? "Fine-tuning (Mode = FineTuning)" : $"Head = {head}";

@@ -56,6 +56,14 @@ public sealed record ImageClassifierTrainerOptions
     /// </summary>
     public bool TestTimeFlip { get; init; }
 
+    /// <summary>
+    /// Temperature scaling (on by default): after training, one temperature is fitted on held-out predictions (the
+    /// L-BFGS head's out-of-fold predictions of the training images; for a TorchSharp head, the images that chose its
+    /// epoch) and folded into the saved head's weights, so the stock zip's <c>Score</c> is calibrated. The predicted
+    /// class, and so accuracy, is unchanged. The report shows calibration error before and after.
+    /// </summary>
+    public bool Calibrate { get; init; } = true;
+
     /// <summary>Precision of the conv base: fp32 (default) or int8 (calibrated on training images; the saved model carries it). Feature extraction only.</summary>
     public ConvBasePrecision Precision { get; init; } = ConvBasePrecision.Fp32;
 

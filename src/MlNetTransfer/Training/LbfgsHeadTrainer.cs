@@ -10,7 +10,17 @@ namespace MlNetTransfer.Training;
 /// <param name="Predictor">Maps <c>Features</c> to <c>Score</c> and key-typed <c>PredictedLabel</c>.</param>
 /// <param name="L2">The L2 weight used.</param>
 /// <param name="CrossValidation">One row per L2 candidate; empty when L2 was given.</param>
-internal sealed record LbfgsHead(ITransformer Predictor, float L2, IReadOnlyList<CrossValidationResult> CrossValidation);
+internal sealed record LbfgsHead(ITransformer Predictor, float L2, IReadOnlyList<CrossValidationResult> CrossValidation)
+{
+    /// <summary>Each training image's probabilities from the fold that left it out, at <see cref="L2"/>; null when not made.</summary>
+    public OutOfFoldPredictions? OutOfFold { get; init; }
+}
+
+/// <summary>Predictions of images by fits that did not see them.</summary>
+/// <param name="Images">The images.</param>
+/// <param name="Probabilities">Class probabilities of each image's plain view, in image order.</param>
+/// <param name="Folds">How many folds the images were dealt into.</param>
+internal sealed record OutOfFoldPredictions(IReadOnlyList<ImageViews> Images, float[][] Probabilities, int Folds);
 
 /// <summary>
 /// Trains the softmax head on pooled features with ML.NET's L-BFGS. The L2 weight is chosen by stratified k-fold
@@ -27,19 +37,28 @@ internal sealed class LbfgsHeadTrainer(MLContext ml, LbfgsHeadOptions options)
     /// <param name="l2">The L2 weight to use (a refit keeps the one chosen before); null: <see cref="LbfgsHeadOptions.L2"/>, else cross-validation.</param>
     /// <param name="progress">Progress sink.</param>
     /// <param name="cancellationToken">Stops the cross-validation.</param>
+    /// <param name="outOfFold">Keep each image's out-of-fold probabilities at the L2 used (cross-validating at that one L2 when it was given).</param>
     public LbfgsHead Train(IReadOnlyList<ImageViews> train, IReadOnlyList<string> classes, int featureLength, int seed, float? l2 = null,
-        IProgress<ProgressEvent>? progress = null, CancellationToken cancellationToken = default)
+        IProgress<ProgressEvent>? progress = null, CancellationToken cancellationToken = default, bool outOfFold = false)
     {
         var cv = new List<CrossValidationResult>();
         float chosen = l2 ?? options.L2 ?? float.NaN;
+        OutOfFoldPredictions? oof = null;
         if (l2 is null && options.L2 is null)
         {
-            cv = CrossValidate(train, classes, featureLength, seed, progress, cancellationToken);
-            chosen = cv.OrderBy(r => r.LogLoss).ThenByDescending(r => r.Accuracy).First().L2;
-            progress.Note(FormattableString.Invariant($"L2 = {chosen} chosen by {options.Folds}-fold cross-validation on {train.Count} training images"));
+            (cv, var predictions, int folds) = CrossValidate(train, classes, featureLength, seed, options.L2Grid, progress, cancellationToken);
+            int best = cv.Select((r, g) => (r, g)).OrderBy(p => p.r.LogLoss).ThenByDescending(p => p.r.Accuracy).First().g;
+            chosen = cv[best].L2;
+            oof = new OutOfFoldPredictions(train, predictions[best], folds);
+            progress.Note(FormattableString.Invariant($"L2 = {chosen} chosen by {folds}-fold cross-validation on {train.Count} training images"));
+        }
+        else if (outOfFold && train.GroupBy(t => t.Image.Label).Min(g => g.Count()) >= 2)
+        {
+            var (_, predictions, folds) = CrossValidate(train, classes, featureLength, seed, [chosen], progress, cancellationToken);
+            oof = new OutOfFoldPredictions(train, predictions[0], folds);
         }
         var model = Fit(Rows(train), classes, featureLength, chosen);
-        return new LbfgsHead(model, chosen, cv);
+        return new LbfgsHead(model, chosen, cv) { OutOfFold = outOfFold ? oof : null };
     }
 
     /// <summary>Class probabilities (score vectors, in key order) for feature vectors.</summary>
@@ -68,15 +87,17 @@ internal sealed class LbfgsHeadTrainer(MLContext ml, LbfgsHeadOptions options)
         return trainer.Fit(keyed);
     }
 
-    private List<CrossValidationResult> CrossValidate(IReadOnlyList<ImageViews> train, IReadOnlyList<string> classes, int featureLength,
-        int seed, IProgress<ProgressEvent>? progress, CancellationToken ct)
+    private (List<CrossValidationResult> Results, float[][][] OutOfFold, int Folds) CrossValidate(IReadOnlyList<ImageViews> train, IReadOnlyList<string> classes,
+        int featureLength, int seed, IReadOnlyList<float> grid, IProgress<ProgressEvent>? progress, CancellationToken ct)
     {
         int folds = Math.Clamp(options.Folds, 2, train.GroupBy(t => t.Image.Label).Min(g => g.Count()));
         var fold = AssignFolds(train, folds, seed);
-        var grid = options.L2Grid;
+        var outOfFold = Enumerable.Range(0, grid.Count).Select(_ => new float[train.Count][]).ToArray();
         int total = grid.Count * folds, done = 0;
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        progress?.Report(new StageStarted("cross-validate", $"Choosing L2 among {grid.Count} values by {folds}-fold cross-validation", total));
+        progress?.Report(new StageStarted("cross-validate", grid.Count == 1
+            ? FormattableString.Invariant($"Out-of-fold predictions at L2 = {grid[0]} by {folds}-fold cross-validation")
+            : $"Choosing L2 among {grid.Count} values by {folds}-fold cross-validation", total));
         var losses = new double[grid.Count, folds];
         var accuracies = new double[grid.Count, folds];
         var work = (from g in Enumerable.Range(0, grid.Count) from k in Enumerable.Range(0, folds) select (g, k)).ToList();
@@ -85,7 +106,8 @@ internal sealed class LbfgsHeadTrainer(MLContext ml, LbfgsHeadOptions options)
         {
             var (g, k) = item;
             var fitRows = Rows(train.Where((_, i) => fold[i] != k));
-            var held = train.Where((_, i) => fold[i] == k).ToList();
+            var heldIndex = Enumerable.Range(0, train.Count).Where(i => fold[i] == k).ToList();
+            var held = heldIndex.Select(i => train[i]).ToList();
             // MLContext is not shared across threads: each fit gets its own.
             var local = new MLContext(seed);
             var model = Fit(local, fitRows, classes, featureLength, grid[g]);
@@ -97,15 +119,17 @@ internal sealed class LbfgsHeadTrainer(MLContext ml, LbfgsHeadOptions options)
                 int truth = IndexOf(classes, held[i].Image.Label);
                 loss -= Math.Log(Math.Max(probabilities[i][truth], 1e-15));
                 if (ArgMax(probabilities[i]) == truth) correct++;
+                outOfFold[g][heldIndex[i]] = probabilities[i];
             }
             losses[g, k] = loss / held.Count;
             accuracies[g, k] = correct / (double)held.Count;
             progress?.Report(new StageAdvanced("cross-validate", Interlocked.Increment(ref done), total));
         });
         progress?.Report(new StageFinished("cross-validate", total, clock.Elapsed));
-        return Enumerable.Range(0, grid.Count)
+        var results = Enumerable.Range(0, grid.Count)
             .Select(g => new CrossValidationResult(grid[g], Enumerable.Range(0, folds).Average(k => accuracies[g, k]), Enumerable.Range(0, folds).Average(k => losses[g, k])))
             .ToList();
+        return (results, outOfFold, folds);
     }
 
     /// <summary>Stratified fold per image: each class is shuffled with the seed and dealt round-robin.</summary>

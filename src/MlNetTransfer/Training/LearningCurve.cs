@@ -112,6 +112,8 @@ internal sealed class LearningCurve(ImageClassifierTrainerOptions options, Learn
             ImageChecks = options.ImageChecks,
             Mirror = options.Mirror,
             Data = options.Data with { MinImagesPerClass = 1 },
+            // The curve is of accuracy, which a temperature does not change.
+            Calibrate = false,
         };
         o = method == LearningCurveMethod.FeatureExtraction
             ? o with { Mode = TrainingMode.FeatureExtraction, Lbfgs = perClass == 1 ? new LbfgsHeadOptions { L2 = 1f } : new LbfgsHeadOptions() }

@@ -47,6 +47,14 @@ internal static class MaxEntHead
         return (weights.Take(classes).Select(w => w.DenseValues().ToArray()).ToArray(), predictor.Model.GetBiases().ToArray());
     }
 
+    /// <summary>Weights divided by a temperature (a copy; the same array when it is 1).</summary>
+    public static float[][] Scale(float[][] weights, double temperature) =>
+        temperature == 1 ? weights : weights.Select(row => Scale(row, temperature)).ToArray();
+
+    /// <inheritdoc cref="Scale(float[][], double)"/>
+    public static float[] Scale(float[] values, double temperature) =>
+        temperature == 1 ? values : values.Select(v => (float)(v / temperature)).ToArray();
+
     private static IEnumerable<ITransformer> Flatten(ITransformer t) =>
         t is IEnumerable<ITransformer> chain ? chain.SelectMany(Flatten) : [t];
 }

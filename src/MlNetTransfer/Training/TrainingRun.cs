@@ -218,7 +218,11 @@ internal sealed class TrainingRun : IDisposable
                 Refit = refit,
             },
             FineTune = final.FineTuneInfo(),
-            Metrics = reports.Select(r => new ModelMetadata.MetricsSummary(r.Split, r.Count, r.MicroAccuracy, r.MacroAccuracy, r.LogLoss)).ToList(),
+            Metrics = reports.Select(r => new ModelMetadata.MetricsSummary(r.Split, r.Count, r.MicroAccuracy, r.MacroAccuracy, r.LogLoss)
+            {
+                CalibrationError = r.ExpectedCalibrationError,
+                CalibrationErrorBefore = r.Uncalibrated?.ExpectedCalibrationError,
+            }).ToList(),
         };
     }
 
