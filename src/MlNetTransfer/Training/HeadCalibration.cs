@@ -52,7 +52,7 @@ internal static class HeadCalibration
             progress.Note($"not calibrated: {images.Count} held-out predictions, fewer than the {MinImages} a temperature is fitted on");
             return null;
         }
-        var labels = images.Select(i => IndexOf(classes, i.Image.Label)).ToList();
+        var labels = images.Select(i => LbfgsHeadTrainer.IndexOf(classes, i.Image.Label)).ToList();
         if (TemperatureScaling.TryFit(probabilities, labels, out var reason) is not { } t)
         {
             progress.Note($"not calibrated: {reason}; the head is saved as trained");
@@ -64,12 +64,5 @@ internal static class HeadCalibration
         progress.Note(FormattableString.Invariant(
             $"calibrated: temperature {t:F3} fitted on {fittedOn} (their log-loss {info.LogLossBefore:F4} -> {info.LogLossAfter:F4}); folded into the head's weights"));
         return info;
-    }
-
-    private static int IndexOf(IReadOnlyList<string> classes, string label)
-    {
-        for (int i = 0; i < classes.Count; i++)
-            if (classes[i] == label) return i;
-        throw new ArgumentException($"unknown label '{label}'");
     }
 }

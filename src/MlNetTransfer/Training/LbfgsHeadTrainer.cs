@@ -158,7 +158,7 @@ internal sealed class LbfgsHeadTrainer(MLContext ml, LbfgsHeadOptions options)
         return best;
     }
 
-    private static int IndexOf(IReadOnlyList<string> classes, string label)
+    internal static int IndexOf(IReadOnlyList<string> classes, string label)
     {
         for (int i = 0; i < classes.Count; i++)
             if (classes[i] == label) return i;
