@@ -6,7 +6,10 @@ namespace MlNetTransfer.Reporting;
 /// </summary>
 public static class ConsumptionSample
 {
-    public static string Write(string modelPath, IReadOnlyList<string> classes)
+    /// <param name="modelPath">The model zip.</param>
+    /// <param name="classes">Its classes.</param>
+    /// <param name="unknownThreshold">The zip's novelty threshold (metadata), when it has a Novelty column.</param>
+    public static string Write(string modelPath, IReadOnlyList<string> classes, double? unknownThreshold = null)
     {
         var file = Path.GetFileName(modelPath);
         var name = string.Concat(Path.GetFileNameWithoutExtension(modelPath).Select((c, i) => char.IsLetterOrDigit(c) ? (i == 0 ? char.ToUpperInvariant(c) : c) : '_'));
@@ -16,6 +19,19 @@ public static class ConsumptionSample
         // named "x\n#error" must stay a string.
         var shownFile = IO.PrintableText.Escape(file);
         var classList = string.Join(", ", classes.Select(Literal));
+        var noveltyMember = unknownThreshold is not { } threshold ? "" : $$"""
+
+                /// <summary>Novelty (one value): how unlike the training images this image is. Above {{name}}.UnknownThreshold, answer "unknown".</summary>
+                public float[] Novelty { get; set; } = [];
+
+                /// <summary>The image is likely of none of the classes, whatever PredictedLabel says.</summary>
+                public bool IsUnknown => Novelty.Length > 0 && Novelty[0] > {{name}}.UnknownThreshold;
+            """;
+        var thresholdMember = unknownThreshold is not { } t ? "" : $$"""
+
+                /// <summary>The model's novelty threshold (its metadata, MlNetTransfer/model.json "novelty"; set on the training images).</summary>
+                public const double UnknownThreshold = {{t.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}};
+            """;
         var text = $$"""
             // How to use {{shownFile}} in your app (written by mlnet-transfer train).
             // Packages: Microsoft.ML 5.0.1, Microsoft.ML.ImageAnalytics 5.0.1, Microsoft.ML.OnnxTransformer 5.0.1,
@@ -35,13 +51,13 @@ public static class ConsumptionSample
                 public string PredictedLabel { get; set; } = "";
 
                 /// <summary>One probability per class, in the order of <see cref="{{name}}.Classes"/>.</summary>
-                public float[] Score { get; set; } = [];
+                public float[] Score { get; set; } = [];{{noveltyMember}}
             }
 
             /// <summary>One thread: a single PredictionEngine (it is not thread-safe).</summary>
             public static class {{name}}
             {
-                public const string ModelPath = {{Literal(file)}};
+                public const string ModelPath = {{Literal(file)}};{{thresholdMember}}
 
                 /// <summary>The classes the model was trained on, in the order of Score (the model's own slot names are <see cref="Classes"/>).</summary>
                 public static readonly string[] TrainedClasses = [{{classList}}];

@@ -118,6 +118,13 @@ public static class TrainingReportWriter
         if (m.Calibration is { } calibration)
             sb.Append("<p>").Append(E(FormattableString.Invariant(
                 $"Calibration: temperature {calibration.Temperature:F3}, folded into the head's weights (W / T, b / T), fitted on {calibration.FittedOn} (their log-loss {calibration.LogLossBefore:F4} -> {calibration.LogLossAfter:F4}). The predicted classes, and so the accuracies, are unchanged."))).Append("</p>");
+        if (m.Novelty is { } novelty)
+        {
+            var rates = reports.Where(r => r.UnknownRate is not null).Select(r => FormattableString.Invariant($"{r.UnknownRate:P1} of {r.Split}")).ToList();
+            sb.Append("<p>").Append(E(FormattableString.Invariant(
+                $"Novelty: the zip's {novelty.Column} column is the {novelty.Method}. Above {novelty.Threshold:F3} an image is answered \"unknown\": {novelty.FalseAlarmRate:P0} of the {novelty.Images} training images' {novelty.Folds}-fold out-of-fold scores are above it.")
+                + (rates.Count > 0 ? $" It calls {string.Join(", ", rates)} unknown (false alarms: every one is of a known class)." : ""))).Append("</p>");
+        }
 
         sb.Append("<h2>Plots</h2><div class=\"plots\">");
         foreach (var (title, uri) in plots)

@@ -431,6 +431,8 @@ internal sealed class TrainedTorchModel(OnnxGraphModule? suffix, ClassifierHead 
 
     public float[][] Probabilities(ViewSet images) => ViewTensors.Probabilities(suffix, head, images);
 
+    public float[][] Features(ViewSet images) => ViewTensors.Features(suffix, images);
+
     public void Dispose()
     {
         suffix?.Dispose();

@@ -68,6 +68,7 @@ public sealed class EndToEndTests : IClassFixture<EndToEndTests.TrainedSample>
         Assert.True(consumer.ExitCode == 0, consumer.StdErr);
         var stock = consumer.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
 
+        var threshold = _sample.Trained.Metadata.Novelty!.Threshold;
         var folder = Path.GetDirectoryName(images[0])!;
         var cli = Processes.Run(Processes.CliDll, "predict", _sample.ZipPath, folder, "--json", "--top", "4");
         Assert.True(cli.ExitCode == 0, cli.StdErr);
@@ -82,6 +83,11 @@ public sealed class EndToEndTests : IClassFixture<EndToEndTests.TrainedSample>
             Assert.Equal(c.GetProperty("label").GetString(), s.GetProperty("label").GetString());
             foreach (var top in c.GetProperty("top").EnumerateArray())
                 Assert.Equal(top.GetProperty("score").GetSingle(), s.GetProperty("scores").GetProperty(top.GetProperty("label").GetString()!).GetSingle(), tolerance: 1e-5);
+            // The Novelty column, read by stock ML.NET, is predict's novelty, and the stored threshold gives predict's answer.
+            var novelty = s.GetProperty("novelty").GetSingle();
+            Assert.Equal(c.GetProperty("novelty").GetSingle(), novelty, tolerance: 1e-5);
+            Assert.Equal(novelty > threshold, c.GetProperty("unknown").GetBoolean());
+            Assert.Equal(novelty > threshold ? "unknown" : c.GetProperty("label").GetString(), c.GetProperty("answer").GetString());
         }
         Assert.Contains(stock, s => console.ContainsKey(s.GetProperty("path").GetString()!));
     }
@@ -208,6 +214,11 @@ public sealed class EndToEndTests : IClassFixture<EndToEndTests.TrainedSample>
         Assert.Equal(test.ExpectedCalibrationError, metrics.GetProperty("calibrationError").GetDouble(), 12);
         Assert.Equal(test.Uncalibrated!.ExpectedCalibrationError, metrics.GetProperty("calibrationErrorBefore").GetDouble(), 12);
         Assert.Contains("before", text.StdOut);
+        // The novelty threshold and the test split's share called unknown.
+        var novelty = _sample.Trained.Metadata.Novelty!;
+        Assert.Equal(novelty.Threshold, json.GetProperty("novelty").GetProperty("threshold").GetDouble(), 12);
+        Assert.Equal(test.UnknownRate!.Value, metrics.GetProperty("unknownRate").GetDouble(), 12);
+        Assert.Contains(FormattableString.Invariant($"unknown above {novelty.Threshold:F3}"), text.StdOut);
     }
 
     [Fact]

@@ -81,10 +81,14 @@ public sealed class InfoCommand : Command<InfoSettings>
         if (metadata.Calibration is { } c)
             Row("calibration", string.Create(CultureInfo.InvariantCulture,
                 $"temperature {c.Temperature:F3} folded into the head, fitted on {c.FittedOn} (their log-loss {c.LogLossBefore:F4} -> {c.LogLossAfter:F4})"));
+        if (metadata.Novelty is { } n)
+            Row("novelty", string.Create(CultureInfo.InvariantCulture,
+                $"column {n.Column}, unknown above {n.Threshold:F3} ({n.FalseAlarmRate:P0} of the {n.Images} training images' {n.Folds}-fold out-of-fold scores are above it; covariance shrinkage {n.Shrinkage:F2})"));
         foreach (var m in metadata.Metrics)
             Row($"{m.Split}", $"accuracy {F(m.MicroAccuracy)} (95 % {ReportRenderer.Interval(WilsonInterval.Of((int)Math.Round(m.MicroAccuracy * m.Count), m.Count))}), macro accuracy {F(m.MacroAccuracy)}, log-loss {F(m.LogLoss)}"
                                 + (m.CalibrationError is { } e ? string.Create(CultureInfo.InvariantCulture, $", calibration error {e:F3}") : "")
                                 + (m.CalibrationErrorBefore is { } b ? string.Create(CultureInfo.InvariantCulture, $" ({b:F3} before calibration)") : "")
+                                + (m.UnknownRate is { } u ? string.Create(CultureInfo.InvariantCulture, $", {u:P1} called unknown") : "")
                                 + $" ({m.Count} images)");
         console.Write(grid);
         return 0;

@@ -53,6 +53,8 @@ internal static partial class OptionFlags
         ["FineTuning.LabelSmoothing"] = "--label-smoothing",
         ["TestTimeFlip"] = "--test-time-flip",
         ["Calibrate"] = "--no-calibration",
+        ["Novelty"] = "--no-novelty",
+        ["UnknownFalseAlarmRate"] = "--unknown-rate",
         ["Range.Start"] = "--start",
         ["Range.End"] = "--end",
         ["Range.Steps"] = "--steps",
@@ -112,7 +114,7 @@ internal static partial class OptionFlags
             return (option, value) switch
             {
                 ("Featurizer.UseCache", "true") => "the cache (no --no-cache)",
-                ("Refit" or "Mirror" or "Featurizer.UseCache" or "Data.FollowLinks" or "Calibrate", "false") => flag,
+                ("Refit" or "Mirror" or "Featurizer.UseCache" or "Data.FollowLinks" or "Calibrate" or "Novelty", "false") => flag,
                 ("Resume" or "FineTuning.TrainBatchNorm" or "TestTimeFlip", "true") => flag,
                 _ => $"{flag} {ValueWord(option, value)}",
             };

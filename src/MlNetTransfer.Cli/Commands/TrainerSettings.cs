@@ -302,6 +302,15 @@ public abstract class TrainingSettings : RecipeSettings
     [Description("Save the head as trained (the default fits a temperature on held-out predictions and folds it into the head, so Score is calibrated; the predicted class does not change).")]
     public bool NoCalibration { get; init; }
 
+    [CommandOption("--no-novelty")]
+    [Description("No Novelty column in the zip (the default adds one: how unlike the training images an image is, with a threshold for answering \"unknown\").")]
+    public bool NoNovelty { get; init; }
+
+    [CommandOption("--unknown-rate <RATE>")]
+    [Description("Share of images like the training ones that the stored novelty threshold calls unknown (set on out-of-fold scores of the training images).")]
+    [DefaultValue(0.05)]
+    public double UnknownRate { get; init; } = 0.05;
+
     [CommandOption("--resume")]
     [Description("TorchSharp heads and fine-tune: continue an interrupted run from its last epoch checkpoint (same data, options and threads).")]
     public bool Resume { get; init; }
@@ -325,6 +334,8 @@ public abstract class TrainingSettings : RecipeSettings
             Refit = !NoRefit,
             TestTimeFlip = TestTimeFlip,
             Calibrate = !NoCalibration,
+            Novelty = !NoNovelty,
+            UnknownFalseAlarmRate = UnknownRate,
             Resume = Resume,
             Featurizer = o.Featurizer with { Shards = Features.Select(Path.GetFullPath).ToList() },
         };

@@ -13,7 +13,7 @@ internal static class TrainingOutput
         var dataset = trained.Dataset;
         var reportPath = Reporting.TrainingReportWriter.Write(settings.ReportDir ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(settings.Out))!, "report"),
             settings.Out, trained.Metadata, trained.Reports, dataset.Skipped);
-        var samplePath = Reporting.ConsumptionSample.Write(settings.Out, trained.Classes);
+        var samplePath = Reporting.ConsumptionSample.Write(settings.Out, trained.Classes, trained.Metadata.Novelty?.Threshold);
 
         if (!settings.Quiet)
         {
@@ -23,6 +23,7 @@ internal static class TrainingOutput
             ReportRenderer.CrossValidation(console, trained.Metadata.Head.CrossValidation, trained.Metadata.Head.L2);
             ReportRenderer.Metrics(console, trained.Reports);
             ReportRenderer.Calibration(console, trained.Metadata.Calibration);
+            ReportRenderer.Novelty(console, trained.Metadata.Novelty, trained.Reports);
         }
         var m = trained.Metadata;
         var headline = trained.Reports.FirstOrDefault();

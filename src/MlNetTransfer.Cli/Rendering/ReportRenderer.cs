@@ -118,6 +118,16 @@ public static class ReportRenderer
             $"Calibration: temperature {calibration.Temperature:F3} folded into the head, fitted on {calibration.FittedOn} (their log-loss {calibration.LogLossBefore:F4} -> {calibration.LogLossAfter:F4}); the predicted classes are unchanged")));
     }
 
+    public static void Novelty(IAnsiConsole console, Inference.ModelMetadata.NoveltyInfo? novelty, IReadOnlyList<ClassificationReport> reports)
+    {
+        if (novelty is null)
+            return;
+        var rates = reports.Where(r => r.UnknownRate is not null).Select(r => FormattableString.Invariant($"{r.UnknownRate:P1} of {r.Split}")).ToList();
+        console.MarkupLine(SafeMarkup.Escape(FormattableString.Invariant(
+            $"Novelty: column {novelty.Column}; above {novelty.Threshold:F3} an image is answered \"unknown\", which {novelty.FalseAlarmRate:P0} of the {novelty.Images} training images' out-of-fold scores are")
+            + (rates.Count > 0 ? $" (it calls {string.Join(", ", rates)} unknown: false alarms, every one is of a known class)" : "")));
+    }
+
     public static void PerClass(IAnsiConsole console, ClassificationReport report)
     {
         var table = new Table().Title($"[bold]Per class[/] ({report.Split})").AddColumn("class")

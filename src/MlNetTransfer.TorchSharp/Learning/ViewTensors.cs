@@ -88,6 +88,26 @@ internal static class ViewTensors
         return rows.ToArray();
     }
 
+    /// <summary>The suffix's output (pooled features) on the plain view of each image; the views themselves without a suffix.</summary>
+    public static float[][] Features(nn.Module<Tensor, Tensor>? suffix, ViewSet set)
+    {
+        if (suffix is null)
+            return set.Images.Select(i => i.Plain).ToArray();
+        suffix.eval();
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var rows = new List<float[]>();
+        foreach (var x in PlainBatches(set))
+        {
+            var f = suffix.forward(x).reshape(x.shape[0], -1).contiguous();
+            var flat = f.data<float>().ToArray();
+            int k = (int)f.shape[1];
+            for (int i = 0; i < f.shape[0]; i++)
+                rows.Add(flat.AsSpan(i * k, k).ToArray());
+        }
+        return rows.ToArray();
+    }
+
     public static long[] Permutation(Random random, int n)
     {
         var order = Enumerable.Range(0, n).Select(i => (long)i).ToArray();

@@ -76,6 +76,9 @@ public sealed record ClassificationReport
     /// <summary>The temperature was fitted on these very images, so their calibration figures after it are not an independent estimate.</summary>
     public bool CalibratedOnThese { get; init; }
 
+    /// <summary>Share of these images the saved model's novelty threshold calls unknown (they are all of known classes: false alarms); null when it has no novelty score or trained on them.</summary>
+    public double? UnknownRate { get; init; }
+
     /// <summary>Builds the report from per-image class probabilities (in <paramref name="classes"/> order).</summary>
     public static ClassificationReport Create(string split, IReadOnlyList<string> classes, IReadOnlyList<(string Path, string Actual, float[] Probabilities)> results,
         bool ofSavedModel = true)
@@ -160,6 +163,7 @@ public sealed record ClassificationReport
         calibrationErrorBeforeHigh = Uncalibrated?.CalibrationErrorInterval.High,
         logLossBefore = Uncalibrated?.LogLoss,
         calibratedOnThese = CalibratedOnThese,
+        unknownRate = UnknownRate,
         reliability = Reliability.Where(b => b.Count > 0),
         classes = Classes,
         perClass = PerClass,

@@ -31,7 +31,7 @@ public static class FeaturizeImagesCatalog
         var spec = graph.Preset.Preprocessing;
         IEstimator<ITransformer> chain = ImagePixelsPipeline.FromPaths(catalog, spec, imagePathColumnName, imageFolder)
             .Append(catalog.ApplyOnnxModel(OnnxApply.Options(graph.Path, FeaturizerGraphBuilder.PixelsTensor, FeaturizerGraphBuilder.FeaturesTensor,
-                [1, 3, spec.Height, spec.Width], [1, graph.FeatureLength], threads)));
+                [1, 3, spec.Height, spec.Width], [1, graph.FeatureLength], threads, graph.HasNovelty ? NoveltyGraph.NoveltyTensor : null)));
         if (outputColumnName != FeaturizerGraphBuilder.FeaturesTensor)
             chain = chain.Append(catalog.CopyColumns(outputColumnName, FeaturizerGraphBuilder.FeaturesTensor));
         return chain;
@@ -45,12 +45,15 @@ internal static class OnnxApply
     /// The graph keeps a symbolic batch for batched ORT use; ML.NET feeds one row at a time, so the input is pinned to
     /// batch 1 and the output declared as a flat vector of known size, the column type trainers accept.
     /// </summary>
-    public static OnnxOptions Options(string modelFile, string input, string output, int[] inputShape, int[] outputShape, int? threads) => new()
+    /// <remarks>A second output, <c>scalarOutput</c> (the novelty score), has shape [1, 1]; null for none.</remarks>
+    public static OnnxOptions Options(string modelFile, string input, string output, int[] inputShape, int[] outputShape, int? threads, string? scalarOutput = null) => new()
     {
         ModelFile = modelFile,
         InputColumns = [input],
-        OutputColumns = [output],
-        ShapeDictionary = new Dictionary<string, int[]> { [input] = inputShape, [output] = outputShape },
+        OutputColumns = scalarOutput is null ? [output] : [output, scalarOutput],
+        ShapeDictionary = scalarOutput is null
+            ? new Dictionary<string, int[]> { [input] = inputShape, [output] = outputShape }
+            : new Dictionary<string, int[]> { [input] = inputShape, [output] = outputShape, [scalarOutput] = [1, 1] },
         IntraOpNumThreads = OrtSessions.Threads(threads),
         InterOpNumThreads = 1,
         FallbackToCpu = true,

@@ -12,6 +12,15 @@ public sealed record LabelScore(string Label, float Score);
 public sealed record ImagePrediction(string Path, string Label, float Probability, IReadOnlyList<LabelScore> Scores)
 {
     public IReadOnlyList<LabelScore> Top(int k) => Scores.Take(k).ToList();
+
+    /// <summary>The model's novelty score of the image (higher: less like any class it trained on); null when the model has none.</summary>
+    public float? Novelty { get; init; }
+
+    /// <summary>
+    /// The novelty score is above the classifier's <see cref="ImageClassifier.UnknownThreshold"/>: the image is likely of
+    /// none of the classes, whatever <see cref="Label"/> says. False when the model has no novelty score.
+    /// </summary>
+    public bool IsUnknown { get; init; }
 }
 
 /// <summary>
@@ -28,8 +37,8 @@ public sealed class ImageClassifier : IDisposable
     private readonly ITransformer? _afterLoader;
     // False for a copy made by ShareModel: the classifier it was made from disposes the model.
     private readonly bool _ownsModel;
-    private readonly PredictionEngine<ModelInput, ModelOutput> _engine;
-    private readonly PredictionEngine<DecodedInput, ModelOutput>? _imageEngine;
+    private readonly Engine<ModelInput> _engine;
+    private readonly Engine<DecodedInput>? _imageEngine;
     private readonly ImageValidationOptions _validation;
 
     private ImageClassifier(MLContext ml, ModelPackage package, ITransformer? afterLoader, bool ownsModel, ImageValidationOptions validation)
@@ -38,10 +47,11 @@ public sealed class ImageClassifier : IDisposable
         _package = package;
         _afterLoader = afterLoader;
         _ownsModel = ownsModel;
-        _engine = ml.Model.CreatePredictionEngine<ModelInput, ModelOutput>(package.Model, package.InputSchema);
+        bool novelty = package.Model.GetOutputSchema(package.InputSchema).GetColumnOrNull(Onnx.NoveltyGraph.NoveltyTensor) is not null;
+        _engine = Engine<ModelInput>.Create(ml, package.Model, package.InputSchema, novelty);
         try
         {
-            _imageEngine = afterLoader is null ? null : ml.Model.CreatePredictionEngine<DecodedInput, ModelOutput>(afterLoader);
+            _imageEngine = afterLoader is null ? null : Engine<DecodedInput>.Create(ml, afterLoader, null, novelty);
         }
         catch
         {
@@ -49,9 +59,16 @@ public sealed class ImageClassifier : IDisposable
             throw;
         }
         _validation = validation;
+        UnknownThreshold = novelty ? package.Metadata?.Novelty?.Threshold : null;
     }
 
     public string ModelPath => _package.Path;
+
+    /// <summary>
+    /// Novelty scores above this make a prediction <see cref="ImagePrediction.IsUnknown"/>. Defaults to the threshold
+    /// stored in the model's metadata (set on its training images at a stated false-alarm rate); null: never unknown.
+    /// </summary>
+    public double? UnknownThreshold { get; set; }
 
     /// <summary>Class names in score order (from the model's Score slot names, checked against its metadata).</summary>
     public IReadOnlyList<string> Classes => _package.Classes;
@@ -114,7 +131,12 @@ public sealed class ImageClassifier : IDisposable
             }
         }
         var scores = output.Score.Select((s, i) => new LabelScore(Classes[i], s)).OrderByDescending(s => s.Score).ThenBy(s => s.Label, StringComparer.Ordinal).ToList();
-        return new ImagePrediction(full, output.PredictedLabel, scores[0].Score, scores);
+        var novelty = output.NoveltyScore;
+        return new ImagePrediction(full, output.PredictedLabel, scores[0].Score, scores)
+        {
+            Novelty = novelty,
+            IsUnknown = novelty is { } n && UnknownThreshold is { } t && n > t,
+        };
     }
 
     /// <summary>
@@ -123,7 +145,7 @@ public sealed class ImageClassifier : IDisposable
     /// (they share one MLContext), and dispose them before this one, which owns the model.
     /// </summary>
     internal ImageClassifier ShareModel() =>
-        new(_ml, _package, _afterLoader, ownsModel: false, _validation);
+        new(_ml, _package, _afterLoader, ownsModel: false, _validation) { UnknownThreshold = UnknownThreshold };
 
     public void Dispose()
     {
@@ -145,6 +167,29 @@ public sealed class ImageClassifier : IDisposable
 
     private static IEnumerable<ITransformer> Flatten(ITransformer t) =>
         t is IEnumerable<ITransformer> chain ? chain.SelectMany(Flatten) : [t];
+
+    /// <summary>A prediction engine reading the novelty column where the model has one.</summary>
+    private sealed class Engine<TInput>(Func<TInput, ModelOutput> predict, IDisposable engine) : IDisposable where TInput : class, new()
+    {
+        public ModelOutput Predict(TInput input) => predict(input);
+
+        public void Dispose() => engine.Dispose();
+
+        public static Engine<TInput> Create(MLContext ml, ITransformer model, DataViewSchema? inputSchema, bool novelty)
+        {
+            if (novelty)
+            {
+                var e = inputSchema is null
+                    ? ml.Model.CreatePredictionEngine<TInput, ModelOutputWithNovelty>(model)
+                    : ml.Model.CreatePredictionEngine<TInput, ModelOutputWithNovelty>(model, inputSchema);
+                return new Engine<TInput>(i => e.Predict(i), e);
+            }
+            var plain = inputSchema is null
+                ? ml.Model.CreatePredictionEngine<TInput, ModelOutput>(model)
+                : ml.Model.CreatePredictionEngine<TInput, ModelOutput>(model, inputSchema);
+            return new Engine<TInput>(i => plain.Predict(i), plain);
+        }
+    }
 
     /// <summary>A decoded image, as the model's image loader would have produced it.</summary>
     private sealed class DecodedInput

@@ -144,6 +144,9 @@ public sealed record ModelMetadata
 
         /// <summary>The same before the temperature (null when the model is not calibrated).</summary>
         public double? CalibrationErrorBefore { get; init; }
+
+        /// <summary>Share of the split's images the novelty threshold calls unknown (null: the model has no novelty score).</summary>
+        public double? UnknownRate { get; init; }
     }
 
     /// <summary>How the saved head's probabilities were calibrated; null when they were not.</summary>
@@ -160,6 +163,24 @@ public sealed record ModelMetadata
         /// <summary>The reported split the temperature was fitted on (its calibration figures are then not independent); null when none was.</summary>
         public string? FittedOnSplit { get; init; }
     }
+
+    /// <summary>The novelty score the zip outputs beside <c>Score</c>; null when it has none.</summary>
+    public NoveltyInfo? Novelty { get; init; }
+
+    /// <summary>
+    /// The zip's <c>Novelty</c> column (a one-value float vector): the squared Mahalanobis distance of the image's
+    /// L2-normalised pooled features to the nearest class mean of the training images, under their shared covariance
+    /// shrunk by <paramref name="Shrinkage"/> (Ledoit-Wolf), divided by the feature length. Above <paramref name="Threshold"/>
+    /// the image is called unknown.
+    /// </summary>
+    /// <param name="Column">The zip's output column.</param>
+    /// <param name="Method">The score, in words.</param>
+    /// <param name="Threshold">Scores above it are unknown.</param>
+    /// <param name="FalseAlarmRate">The share of the training images' out-of-fold scores above the threshold (the rate it was set at).</param>
+    /// <param name="Images">Training images it was fitted on.</param>
+    /// <param name="Folds">Folds of the out-of-fold scores the threshold was set on.</param>
+    /// <param name="Shrinkage">Ledoit-Wolf shrinkage of the covariance (0: sample covariance, 1: identity).</param>
+    public sealed record NoveltyInfo(string Column, string Method, double Threshold, double FalseAlarmRate, int Images, int Folds, double Shrinkage);
 
     internal static readonly JsonSerializerOptions Json = new()
     {

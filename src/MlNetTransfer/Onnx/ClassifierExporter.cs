@@ -9,7 +9,7 @@ namespace MlNetTransfer.Onnx;
 
 /// <summary>
 /// The whole classifier of a model zip as one ONNX file for use outside .NET: the embedded featurizer graph (preprocessing,
-/// conv base, pooling, any MLP hidden layer) + the softmax head, giving class probabilities. What the pixels must be, and
+/// conv base, pooling, any MLP hidden layer) + the softmax head, giving class probabilities, and the novelty score as a second output where the model has one. What the pixels must be, and
 /// the class names, are written into the model's metadata.
 /// </summary>
 public static class ClassifierExporter
@@ -31,8 +31,11 @@ public static class ClassifierExporter
         graph.Initializer.Add(OnnxGraph.FloatTensor("mlnt_softmax_bias", [classes], head.Biases));
         graph.Node.Add(OnnxGraph.Node("Gemm", "mlnt_logits", [FeaturizerGraphBuilder.FeaturesTensor, "mlnt_softmax_weight", "mlnt_softmax_bias"], ["mlnt_logits"], OnnxGraph.Int("transB", 1)));
         graph.Node.Add(OnnxGraph.Node("Softmax", "mlnt_softmax", ["mlnt_logits"], [ProbabilitiesTensor], OnnxGraph.Int("axis", 1)));
+        bool novelty = NoveltyGraph.HasNovelty(model);
         graph.Output.Clear();
         graph.Output.Add(OnnxGraph.FloatValueInfo(ProbabilitiesTensor, "batch", classes));
+        if (novelty)
+            graph.Output.Add(OnnxGraph.FloatValueInfo(NoveltyGraph.NoveltyTensor, "batch", 1));
 
         var spec = metadata.ConvBase.Spec;
         int width = spec?.Width ?? 224, height = spec?.Height ?? 224;
@@ -43,6 +46,9 @@ public static class ClassifierExporter
         Meta("mlnettransfer.input", input);
         Meta("mlnettransfer.output", $"{ProbabilitiesTensor}: float [batch, {classes}], softmax over the classes in mlnettransfer.classes order");
         Meta("mlnettransfer.classes", JsonSerializer.Serialize(metadata.Classes));
+        if (novelty && metadata.Novelty is { } n)
+            Meta("mlnettransfer.novelty", string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"{NoveltyGraph.NoveltyTensor}: float [batch, 1], {n.Method}; above {n.Threshold:R} the image is likely of none of the classes ({n.FalseAlarmRate:R} of the training images' out-of-fold scores are above it)"));
         Meta("mlnettransfer.conv_base", $"{metadata.ConvBase.Name}: {metadata.ConvBase.Preprocessing}");
         Meta("mlnettransfer.mode", metadata.Mode);
         Meta("mlnettransfer.created", metadata.CreatedUtc.ToString("O"));

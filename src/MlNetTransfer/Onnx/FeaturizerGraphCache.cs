@@ -20,6 +20,9 @@ internal sealed record FeaturizerGraphFile(string Path, ConvBasePreset Preset, i
 
     /// <summary>SHA-256 of the conv-base file it was built from (null: not known).</summary>
     public string? BaseSha256 { get; init; }
+
+    /// <summary>The graph also outputs <see cref="NoveltyGraph.NoveltyTensor"/> [batch, 1].</summary>
+    public bool HasNovelty { get; init; }
 }
 
 /// <summary>

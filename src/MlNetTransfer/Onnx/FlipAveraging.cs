@@ -5,7 +5,7 @@ namespace MlNetTransfer.Onnx;
 /// <summary>
 /// Flip test-time augmentation folded into a saved graph: the pixels and their mirror image go through the graph as one
 /// batch of two, and <c>Features</c> (what the softmax layer sees) is the mean of the two, so the stock ML.NET zip
-/// predicts from both with no code of ours. Only operators of opset 1 are added (Gather, Concat, Split, Add, Mul), with
+/// predicts from both with no code of ours. The novelty score, where the graph has one, is that of the image as given. Only operators of opset 1 are added (Gather, Concat, Split, Add, Mul, Identity), with
 /// the one change opset 18 made to Split, so any base's opset takes it.
 /// </summary>
 internal static class FlipAveraging
@@ -16,6 +16,7 @@ internal static class FlipAveraging
     private const string Pair = Prefix + "pair";
     private const string Both = Prefix + "both";
     private const string Half = Prefix + "half";
+    private const string NoveltyOfBoth = Prefix + "novelty_both";
 
     /// <summary>Whether <paramref name="model"/> already averages over the mirror image.</summary>
     public static bool IsWrapped(ModelProto model) => model.Graph.Node.Any(n => n.Name == Pair);
@@ -54,6 +55,17 @@ internal static class FlipAveraging
         graph.Node.Add(split);
         graph.Node.Add(OnnxGraph.Node("Add", Prefix + "sum", [Prefix + "as_is", Prefix + "as_mirrored"], [Prefix + "sum"]));
         graph.Node.Add(OnnxGraph.Node("Mul", Prefix + "mean", [Prefix + "sum", Half], [FeaturizerGraphBuilder.FeaturesTensor]));
+
+        // The novelty score is the image's as given (its threshold was set on images as given).
+        if (graph.Node.SingleOrDefault(n => n.Output.Contains(NoveltyGraph.NoveltyTensor)) is { } novelty)
+        {
+            novelty.Output[novelty.Output.IndexOf(NoveltyGraph.NoveltyTensor)] = NoveltyOfBoth;
+            var splitNovelty = OnnxGraph.Node("Split", Prefix + "novelty_split", [NoveltyOfBoth], [Prefix + "novelty_as_is", Prefix + "novelty_mirrored"], OnnxGraph.Int("axis", 0));
+            if (opset >= 18)
+                splitNovelty.Attribute.Add(OnnxGraph.Int("num_outputs", 2));
+            graph.Node.Add(splitNovelty);
+            graph.Node.Add(OnnxGraph.Node("Identity", Prefix + "novelty", [Prefix + "novelty_as_is"], [NoveltyGraph.NoveltyTensor]));
+        }
         return wrapped;
     }
 
@@ -76,6 +88,8 @@ internal static class FlipAveraging
             for (int i = 0; i < node.Output.Count; i++)
                 if (node.Output[i] == Both)
                     node.Output[i] = FeaturizerGraphBuilder.FeaturesTensor;
+                else if (node.Output[i] == NoveltyOfBoth)
+                    node.Output[i] = NoveltyGraph.NoveltyTensor;
         }
         return plain;
     }

@@ -49,6 +49,15 @@ internal abstract class FittedHead : IDisposable
     /// <summary>Class probabilities of each image's plain view, before any temperature.</summary>
     public abstract float[][] RawProbabilities(ViewSet images);
 
+    /// <summary>
+    /// The novelty scorer the saved graph gets as its <c>Novelty</c> output (null: none), fitted after the fit on
+    /// <see cref="PooledFeatures"/> of the training images; <see cref="Assemble"/> attaches it.
+    /// </summary>
+    public NoveltyScorer? Novelty { get; set; }
+
+    /// <summary>The pooled conv-base features of each image's plain view, as the saved graph computes them (through a tuned block, when one trained).</summary>
+    public abstract float[][] PooledFeatures(ViewSet images);
+
     /// <summary>Predictions of each training image by a fit that did not see it (the L-BFGS head's cross-validation at its L2), or null.</summary>
     public virtual OutOfFoldPredictions? OutOfFold => null;
 
@@ -97,6 +106,8 @@ internal sealed class LbfgsHeadFitter(TrainingRun run, LbfgsHeadOptions options)
 
         public override OutOfFoldPredictions? OutOfFold => Head.OutOfFold;
 
+        public override float[][] PooledFeatures(ViewSet images) => images.Images.Select(i => i.Plain).ToArray();
+
         public override float[][] RawProbabilities(ViewSet images) =>
             images.Images.Count == 0 ? [] : LbfgsHeadTrainer.Predict(run.Ml, Head.Predictor, images.Images.Select(i => i.Plain), run.FeatureLength, run.Dataset.Classes[0]);
 
@@ -110,8 +121,8 @@ internal sealed class LbfgsHeadFitter(TrainingRun run, LbfgsHeadOptions options)
                 var (w, b) = MaxEntHead.Read(predictor) ?? throw new InvalidOperationException("the L-BFGS head is not a maximum-entropy model");
                 predictor = MaxEntHead.Create(run.Ml, MaxEntHead.Scale(w, Temperature), MaxEntHead.Scale(b, Temperature), run.Dataset.Classes);
             }
-            if (run.Options.TestTimeFlip)
-                return ModelAssembler.AssembleWithOwnGraph(run, FlipAveraging.Wrap(OnnxGraph.Load(graph.Path)), graph.FeatureLength, predictor);
+            if (run.Options.TestTimeFlip || Novelty is not null)
+                return ModelAssembler.AssembleWithOwnGraph(run, OnnxGraph.Load(graph.Path), graph.FeatureLength, predictor, Novelty, run.Options.TestTimeFlip);
             var (model, schema) = ModelAssembler.Assemble(run.Ml, graph, predictor);
             return (model, schema, null);
         }
@@ -156,6 +167,8 @@ internal sealed class TorchHeadFitter(TrainingRun run, ITorchSharpBackend backen
 
         public override float[][] RawProbabilities(ViewSet images) => images.Images.Count == 0 ? [] : Model.Probabilities(images);
 
+        public override float[][] PooledFeatures(ViewSet images) => images.Images.Count == 0 ? [] : Model.Features(images);
+
         public override (ITransformer, DataViewSchema, Action?) Assemble()
         {
             // Tuned initializers (+ the MLP's hidden layer) into the featurizer graph, the softmax layer into ML.NET's own head.
@@ -163,7 +176,7 @@ internal sealed class TorchHeadFitter(TrainingRun run, ITorchSharpBackend backen
             var hidden = w.HiddenWeights is null ? ((float[], float[])?)null : (w.HiddenWeights, w.HiddenBiases!);
             var tuned = TunedGraphWriter.Write(run.Source.Composed, Model.TunedInitializers, hidden);
             var head = MaxEntHead.Create(run.Ml, MaxEntHead.Scale(w.OutputWeights, Temperature), MaxEntHead.Scale(w.OutputBiases, Temperature), run.Dataset.Classes);
-            return ModelAssembler.AssembleWithOwnGraph(run, run.Options.TestTimeFlip ? FlipAveraging.Wrap(tuned) : tuned, w.HiddenBiases?.Length ?? run.FeatureLength, head);
+            return ModelAssembler.AssembleWithOwnGraph(run, tuned, w.HiddenBiases?.Length ?? run.FeatureLength, head, Novelty, run.Options.TestTimeFlip);
         }
 
         public override ModelMetadata.HeadInfo HeadInfo() =>

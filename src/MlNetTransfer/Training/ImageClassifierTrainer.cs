@@ -127,7 +127,7 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
         {
             if (!package.RequireMetadata("it cannot be trained further").Classes.SequenceEqual(metadata.Classes))
                 throw new ModelLoadException($"'{modelZip}' changed while it was read.");
-            (composed, var hiddenWeights, var hiddenBiases, _) = TunedGraphWriter.SplitHead(FlipAveraging.Unwrap(ModelProto.Parser.ParseFrom(package.ReadOnnx())));
+            (composed, var hiddenWeights, var hiddenBiases, _) = TunedGraphWriter.SplitHead(NoveltyGraph.Detach(FlipAveraging.Unwrap(ModelProto.Parser.ParseFrom(package.ReadOnnx()))));
             var (weights, biases) = MaxEntHead.Read(package.Model) ?? throw new ModelLoadException($"'{modelZip}' has no maximum-entropy head to continue from.");
             // The saved head carries its temperature (W / T): training goes on from the head as it trained.
             double t = metadata.Calibration?.Temperature ?? 1;
@@ -318,17 +318,21 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
             final ??= first;
             candidate.Release(final);
             var calibration = HeadCalibration.Fit(final, candidate, estimateName, progress);
+            var novelty = HeadNovelty.Fit(final, run, train, progress);
+            // A false-alarm rate only on images the novelty score was not fitted on (the user's splits, not the trainer's held-out share).
+            double? Unknown(ViewSet images) => novelty is { } n ? HeadNovelty.UnknownRate(final, n.Scorer, n.Info.Threshold, images) : null;
 
             var reports = new List<ClassificationReportEntry>();
             if (test.Images.Count > 0)
-                reports.Add(new(CalibratedReport(shape.TestName, test, final.RawProbabilities(test), run.Dataset.Classes, calibration: calibration),
+                reports.Add(new(CalibratedReport(shape.TestName, test, final.RawProbabilities(test), run.Dataset.Classes, calibration: calibration) with { UnknownRate = Unknown(test) },
                     Primary: run.Dataset.Validation.Count == 0 || shape.TestFirst));
             if (estimateName is not null)
-                reports.Add(new(CalibratedReport(estimateName, chooseOn, candidate.Scored!, run.Dataset.Classes, estimateOfSaved, calibration, calibratedOnThese: calibration?.FittedOnSplit is not null),
+                reports.Add(new(CalibratedReport(estimateName, chooseOn, candidate.Scored!, run.Dataset.Classes, estimateOfSaved, calibration, calibratedOnThese: calibration?.FittedOnSplit is not null)
+                        with { UnknownRate = split.MadeByTrainer ? null : Unknown(chooseOn) },
                     Primary: (run.Dataset.Validation.Count > 0 && !shape.TestFirst) || test.Images.Count == 0));
             var ordered = reports.OrderByDescending(r => r.Primary).Select(r => r.Report).ToList();
             var assembled = final.Assemble();
-            var metadata = run.Metadata(final, ordered, refit ? train.Images.Count : candidate.FitCount, split, refit, previous) with { Calibration = calibration };
+            var metadata = run.Metadata(final, ordered, refit ? train.Images.Count : candidate.FitCount, split, refit, previous) with { Calibration = calibration, Novelty = novelty?.Info };
             if (annotate is not null)
                 metadata = annotate(metadata);
             var checkpoints = run.Checkpoints.ToList();

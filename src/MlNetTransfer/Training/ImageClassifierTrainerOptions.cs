@@ -64,6 +64,21 @@ public sealed record ImageClassifierTrainerOptions
     /// </summary>
     public bool Calibrate { get; init; } = true;
 
+    /// <summary>
+    /// The novelty score (on by default): the saved zip gets a second output column, <c>Novelty</c> (a one-value vector),
+    /// which rises as an image lies farther from every class's training images (the Mahalanobis distance of its pooled
+    /// features to the nearest class mean, under a shrunk covariance fitted on the training images). Its threshold, at
+    /// <see cref="UnknownFalseAlarmRate"/>, is stored in the metadata; <c>ImageClassifier</c> and <c>predict</c> answer
+    /// "unknown" above it. Needs pooled features of at most 4,096 values (not Flatten pooling).
+    /// </summary>
+    public bool Novelty { get; init; } = true;
+
+    /// <summary>
+    /// The share of images like the training ones that the stored novelty threshold calls unknown (default 0.05), set on
+    /// out-of-fold scores of the training images (5 folds). Lower: fewer good images refused, more strangers let through.
+    /// </summary>
+    public double UnknownFalseAlarmRate { get; init; } = 0.05;
+
     /// <summary>Precision of the conv base: fp32 (default) or int8 (calibrated on training images; the saved model carries it). Feature extraction only.</summary>
     public ConvBasePrecision Precision { get; init; } = ConvBasePrecision.Fp32;
 
@@ -156,6 +171,7 @@ public sealed record ImageClassifierTrainerOptions
         Require(Featurizer.DecodeThreads is null or >= 1, "Featurizer.DecodeThreads", "must be at least 1");
         Require(Featurizer.CacheLimitBytes >= 0, "Featurizer.CacheLimitBytes", "must be >= 0");
         Require(Featurizer.Shards.Count == 0 || Featurizer.UseCache, "Featurizer.Shards", "needs the cache (Featurizer.UseCache = true): shards are imported into it");
+        Require(UnknownFalseAlarmRate is > 0 and < 0.5, "UnknownFalseAlarmRate", "must be above 0 and below 0.5");
         Require(Lbfgs.L2 is null or >= 0, "Lbfgs.L2", "must be >= 0");
         Require(Lbfgs.L1 >= 0, "Lbfgs.L1", "must be >= 0");
         Require(Lbfgs.Folds >= 2, "Lbfgs.Folds", "must be at least 2");

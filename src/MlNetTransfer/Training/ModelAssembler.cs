@@ -27,15 +27,20 @@ internal static class ModelAssembler
     /// a temp file under the cache, which the returned action deletes once the zip is written.
     /// </summary>
     public static (ITransformer Model, DataViewSchema InputSchema, Action Cleanup) AssembleWithOwnGraph(TrainingRun run, global::Onnx.ModelProto graph, int featureLength,
-        ITransformer head)
+        ITransformer head, NoveltyScorer? novelty = null, bool flip = false)
     {
+        // Novelty first, then the flip: the score is of each image as given.
+        if (novelty is not null)
+            graph = NoveltyGraph.Attach(graph, novelty);
+        if (flip)
+            graph = FlipAveraging.Wrap(graph);
         var folder = Path.Combine(run.Options.Featurizer.CacheFolder, "tuned");
         IO.TempFiles.RemoveStale(folder);
         var path = IO.TempFiles.NewPath(folder, ".onnx");
         try
         {
             OnnxGraph.Save(graph, path);
-            var (model, schema) = Assemble(run.Ml, new FeaturizerGraphFile(path, run.Preset, featureLength, [], "tuned"), head);
+            var (model, schema) = Assemble(run.Ml, new FeaturizerGraphFile(path, run.Preset, featureLength, [], "tuned") { HasNovelty = novelty is not null }, head);
             return (model, schema, () => IO.TempFiles.TryDelete(path));
         }
         catch

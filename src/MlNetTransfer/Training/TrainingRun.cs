@@ -222,6 +222,7 @@ internal sealed class TrainingRun : IDisposable
             {
                 CalibrationError = r.ExpectedCalibrationError,
                 CalibrationErrorBefore = r.Uncalibrated?.ExpectedCalibrationError,
+                UnknownRate = r.UnknownRate,
             }).ToList(),
         };
     }

@@ -82,6 +82,9 @@ internal interface ITrainedTorchModel : IDisposable
 
     /// <summary>Softmax of the kept weights on the plain view of each image.</summary>
     float[][] Probabilities(ViewSet images);
+
+    /// <summary>What the head reads before any hidden layer (the pooled features, through the tuned block) for the plain view of each image.</summary>
+    float[][] Features(ViewSet images);
 }
 
 /// <summary>Trains in TorchSharp (libtorch). The core assembly knows only this contract; MlNetTransfer.TorchSharp fulfils it.</summary>
