@@ -59,7 +59,43 @@ public class NoveltyTests
         var outside = ImageDatasetLoader.Load(outOfDistribution).All.Select(i => classifier.Predict(i.Path)).ToList();
         Assert.All(inside.Concat(outside), p => Assert.Equal(p.Novelty > novelty.Threshold, p.IsUnknown));
         double falseAlarms = inside.Count(p => p.IsUnknown) / (double)inside.Count;
+        // evaluate says the same share of the split is called unknown.
+        var evaluate = Processes.Run(Processes.CliDll, "evaluate", zip, data, "--json");
+        Assert.True(evaluate.ExitCode == 0, evaluate.StdErr);
+        Assert.Equal(falseAlarms, System.Text.Json.JsonDocument.Parse(evaluate.StdOut).RootElement.GetProperty("unknownRate").GetDouble(), 12);
         return (Auroc(inside.Select(p => (double)p.Novelty!.Value).ToList(), outside.Select(p => (double)p.Novelty!.Value).ToList()), falseAlarms, report.UnknownRate!.Value);
+    }
+
+    [Fact]
+    public void FlipAveragingKeepsTheNoveltyOfTheImageAsGivenAndNoNoveltyLeavesTheColumnOut()
+    {
+        using var temp = new TestData.TempFolder();
+        var dataset = TestData.FashionSubset(classes: 3, train: 10, test: 3);
+        var options = new ImageClassifierTrainerOptions { Lbfgs = new LbfgsHeadOptions { Folds = 3 } };
+        string Train(ImageClassifierTrainerOptions o, string name)
+        {
+            using var trained = new ImageClassifierTrainer(o).Train(dataset);
+            var zip = temp.File(name);
+            trained.Save(zip);
+            return zip;
+        }
+        var plain = Train(options, "plain.zip");
+        var flipped = Train(options with { TestTimeFlip = true }, "flipped.zip");
+        var none = Train(options with { Novelty = false }, "none.zip");
+        using var a = ImageClassifier.Load(plain);
+        using var b = ImageClassifier.Load(flipped);
+        using var c = ImageClassifier.Load(none);
+        Assert.Equal(a.UnknownThreshold, b.UnknownThreshold);
+        Assert.Null(c.UnknownThreshold);
+        Assert.Null(c.Metadata!.Novelty);
+        foreach (var image in dataset.Test)
+        {
+            var (p, q) = (a.Predict(image.Path), b.Predict(image.Path));
+            Assert.Equal(p.Novelty!.Value, q.Novelty!.Value, tolerance: 1e-4);
+            var r = c.Predict(image.Path);
+            Assert.Null(r.Novelty);
+            Assert.False(r.IsUnknown);
+        }
     }
 
     [Fact]

@@ -49,7 +49,7 @@ public sealed class EvaluateCommand : Command<EvaluateSettings>
         var (name, images) = Select(dataset, settings.Split.ToLowerInvariant());
         var skipped = dataset.Skipped.ToList();
         var progress = new ConsoleProgress(console, settings.Quiet || settings.Json);
-        var (classes, results, temperature) = Predict(settings.Model, settings, images, name, skipped, progress, cancellationToken);
+        var (classes, results, temperature, unknown) = Predict(settings.Model, settings, images, name, skipped, progress, cancellationToken);
         if (results.Count == 0)
             throw new DatasetException($"{dataset.Source}: none of the {images.Count} images could be evaluated.");
 
@@ -57,6 +57,9 @@ public sealed class EvaluateCommand : Command<EvaluateSettings>
         {
             var report = ClassificationReport.Create(name, classes, results);
             // A calibrated zip's probabilities are softmax(z / T): softmax(T log p) gives them back as the head trained.
+            // Every image here is of a known class: those the novelty threshold calls unknown are false alarms.
+            if (unknown is { } u)
+                report = report with { UnknownRate = u / (double)results.Count };
             if (temperature is { } t)
                 report = report with { Uncalibrated = ClassificationReport.Create(name, classes, results.Select(r => (r.Path, r.Label, TemperatureScaling.Apply(r.Scores, 1 / t))).ToList()) };
             if (settings.Json)
@@ -67,11 +70,14 @@ public sealed class EvaluateCommand : Command<EvaluateSettings>
             if (!settings.Quiet)
                 ReportRenderer.Skipped(console, skipped, settings.Verbose);
             ReportRenderer.Metrics(console, [report]);
+            if (report.UnknownRate is { } rate)
+                console.MarkupLine(SafeMarkup.Escape(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                    $"Novelty: {unknown} of the {results.Count} images ({rate:P1}) score above the model's threshold and would be answered \"unknown\" (all are of known classes: false alarms).")));
             return 0;
         }
 
         // Both models on the images both could read: a comparison is of the same images or it is nothing.
-        var (otherClasses, otherResults, _) = Predict(settings.Against, settings, images, name, skipped, progress, cancellationToken);
+        var (otherClasses, otherResults, _, _) = Predict(settings.Against, settings, images, name, skipped, progress, cancellationToken);
         if (!otherClasses.SequenceEqual(classes))
             throw new DatasetException($"{settings.Against}: its classes ({string.Join(", ", otherClasses)}) are not those of {settings.Model} ({string.Join(", ", classes)}): the two cannot be compared.");
         var common = results.Select(r => r.Path).Intersect(otherResults.Select(r => r.Path), StringComparer.Ordinal).ToHashSet(StringComparer.Ordinal);
@@ -121,13 +127,14 @@ public sealed class EvaluateCommand : Command<EvaluateSettings>
     }
 
     /// <summary>A model's class probabilities for each image it can read; the others join <paramref name="skipped"/> once.</summary>
-    private static (IReadOnlyList<string> Classes, List<(string Path, string Label, float[] Scores)> Results, double? Temperature) Predict(string model, EvaluateSettings settings,
+    private static (IReadOnlyList<string> Classes, List<(string Path, string Label, float[] Scores)> Results, double? Temperature, int? Unknown) Predict(string model, EvaluateSettings settings,
         IReadOnlyList<LabeledImage> images, string name, List<SkippedFile> skipped, ConsoleProgress progress, CancellationToken cancellationToken)
     {
         using var classifier = ImageClassifier.Load(model, validation: settings.Validation);
         var known = classifier.Classes.ToHashSet(StringComparer.Ordinal);
         var listed = skipped.Select(s => s.Path).ToHashSet(StringComparer.Ordinal);
         var results = new List<(string, string, float[])>();
+        int? unknown = classifier.UnknownThreshold is null ? null : 0;
         progress.Run(() =>
         {
             var clock = Stopwatch.StartNew();
@@ -148,6 +155,8 @@ public sealed class EvaluateCommand : Command<EvaluateSettings>
                         var p = classifier.Predict(image.Path);
                         var scores = classifier.Classes.Select(c => p.Scores.First(s => s.Label == c).Score).ToArray();
                         results.Add((image.Path, image.Label, scores));
+                        if (p.IsUnknown)
+                            unknown++;
                     }
                     catch (ImageReadException e)
                     {
@@ -160,7 +169,7 @@ public sealed class EvaluateCommand : Command<EvaluateSettings>
             progress.Report(new StageFinished("evaluate", results.Count, clock.Elapsed));
             return 0;
         });
-        return (classifier.Classes.ToList(), results, classifier.Metadata?.Calibration?.Temperature);
+        return (classifier.Classes.ToList(), results, classifier.Metadata?.Calibration?.Temperature, unknown);
     }
 
     private static (string Name, IReadOnlyList<LabeledImage> Images) Select(ImageDataset dataset, string split) => split switch

@@ -112,8 +112,9 @@ internal sealed class LearningCurve(ImageClassifierTrainerOptions options, Learn
             ImageChecks = options.ImageChecks,
             Mirror = options.Mirror,
             Data = options.Data with { MinImagesPerClass = 1 },
-            // The curve is of accuracy, which a temperature does not change.
+            // The curve is of accuracy, which neither a temperature nor a novelty score changes.
             Calibrate = false,
+            Novelty = false,
         };
         o = method == LearningCurveMethod.FeatureExtraction
             ? o with { Mode = TrainingMode.FeatureExtraction, Lbfgs = perClass == 1 ? new LbfgsHeadOptions { L2 = 1f } : new LbfgsHeadOptions() }
