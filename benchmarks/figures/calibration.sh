@@ -28,6 +28,6 @@ for mode in "${modes[@]}"; do
     name="$(basename "$set")-$mode"
     timed_run "$name" train "$set" "${args[@]}" --report-dir "$out/$name-report"
     echo "== $name: wall $wall, peak RSS $rss_mib MiB"
-    grep -E "^Calibration:|^│ (test|validation)" "$out/$name.log" | sed 's/│/|/g'
+    grep -E "^Calibration:|^A perfectly calibrated|^│ (test|validation)" "$out/$name.log" | sed 's/│/|/g'
   done
 done

@@ -115,6 +115,9 @@ public static class TrainingReportWriter
         sb.Append("</table>");
         if (reports.Any(r => r.CalibratedOnThese))
             sb.Append("<p>* The temperature was fitted on these images: their calibration figure after it is not an independent estimate.</p>");
+        sb.Append("<p>").Append(E("A perfectly calibrated model would show a calibration error of up to " +
+            string.Join(", ", reports.Select(r => FormattableString.Invariant($"{r.CalibrationErrorIfCalibrated:F3} on {r.Split} ({r.Count} images)"))) +
+            " by chance (95 %, its correct answers drawn from its own probabilities): an error below that is consistent with calibration.")).Append("</p>");
         if (m.Calibration is { } calibration)
             sb.Append("<p>").Append(E(FormattableString.Invariant(
                 $"Calibration: temperature {calibration.Temperature:F3}, folded into the head's weights (W / T, b / T), fitted on {calibration.FittedOn} (their log-loss {calibration.LogLossBefore:F4} -> {calibration.LogLossAfter:F4}). The predicted classes, and so the accuracies, are unchanged."))).Append("</p>");

@@ -102,12 +102,19 @@ public static class ReportRenderer
         if (reports.Any(r => r.CalibratedOnThese))
             summary.Caption("* the temperature was fitted on these images: not an independent figure");
         console.Write(summary);
+        console.MarkupLine(SafeMarkup.Escape(ConsistencyLine(reports)));
         foreach (var r in reports)
         {
             PerClass(console, r);
             Confusion(console, r);
         }
     }
+
+    /// <summary>The calibration error a perfectly calibrated model would reach on each split, by chance alone.</summary>
+    public static string ConsistencyLine(IReadOnlyList<ClassificationReport> reports) =>
+        "A perfectly calibrated model would show a calibration error of up to " +
+        string.Join(", ", reports.Select(r => FormattableString.Invariant($"{r.CalibrationErrorIfCalibrated:F3} on {r.Split} ({r.Count} images)"))) +
+        " by chance (95 %): an error below that is consistent with calibration.";
 
     /// <summary>The temperature folded into the head, and what it was fitted on.</summary>
     public static void Calibration(IAnsiConsole console, Inference.ModelMetadata.CalibrationInfo? calibration)

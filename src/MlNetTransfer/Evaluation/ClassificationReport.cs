@@ -53,6 +53,11 @@ public sealed record ClassificationReport
 
     private (double Low, double High)? _calibrationInterval;
 
+    /// <summary>The error a perfectly calibrated classifier would show on these images, at most (95 %; <see cref="CalibrationError.ConsistencyBound"/>).</summary>
+    public double CalibrationErrorIfCalibrated => _consistency ??= CalibrationError.ConsistencyBound(Images);
+
+    private double? _consistency;
+
     /// <summary>The reliability diagram: accuracy against confidence, bin by bin.</summary>
     public IReadOnlyList<ReliabilityBin> Reliability => CalibrationError.Bins(Images);
 
@@ -158,6 +163,7 @@ public sealed record ClassificationReport
         calibrationError = ExpectedCalibrationError,
         calibrationErrorLow = CalibrationErrorInterval.Low,
         calibrationErrorHigh = CalibrationErrorInterval.High,
+        calibrationErrorIfCalibrated = CalibrationErrorIfCalibrated,
         calibrationErrorBefore = Uncalibrated?.ExpectedCalibrationError,
         calibrationErrorBeforeLow = Uncalibrated?.CalibrationErrorInterval.Low,
         calibrationErrorBeforeHigh = Uncalibrated?.CalibrationErrorInterval.High,
