@@ -21,13 +21,16 @@ public static class ConsumptionSample
         var classList = string.Join(", ", classes.Select(Literal));
         var noveltyMember = unknownThreshold is not { } threshold ? "" : $$"""
 
+
                 /// <summary>Novelty (one value): how unlike the training images this image is. Above {{name}}.UnknownThreshold, answer "unknown".</summary>
                 public float[] Novelty { get; set; } = [];
 
                 /// <summary>The image is likely of none of the classes, whatever PredictedLabel says.</summary>
+                [NoColumn]
                 public bool IsUnknown => Novelty.Length > 0 && Novelty[0] > {{name}}.UnknownThreshold;
             """;
         var thresholdMember = unknownThreshold is not { } t ? "" : $$"""
+
 
                 /// <summary>The model's novelty threshold (its metadata, MlNetTransfer/model.json "novelty"; set on the training images).</summary>
                 public const double UnknownThreshold = {{t.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}};
