@@ -53,13 +53,40 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
     {
         var backend = prepared.Backend;
         var head = _options.EffectiveHead;
-        dataset = WithoutDuplicates(dataset, _options, progress);
+        var exact = new List<DataFinding>();
+        dataset = WithoutDuplicates(dataset, _options, progress, exact);
         progress?.Report(new DatasetLoaded(dataset));
+        (dataset, var checks) = DataChecks.Run(_options, dataset, exact, progress, cancellationToken);
+        dataset.EnsureTrainable(_options.Data.MinImagesPerClass);
         var graph = PrepareGraph(_options.ConvBase, dataset, progress);
         var source = BaseSource.Of(graph, graph.BaseSha256 ?? FeaturizerGraphCache.FileHash(graph.Preset.RequireModelFile()));
-        if (_options.Mode == TrainingMode.Auto)
-            return new ModeSearch(this, _options, backend, prepared.Missing).Run(dataset, source, progress, cancellationToken);
-        return Run(dataset, source, _options, head, backend, warm: null, previous: null, progress, cancellationToken);
+        var trained = _options.Mode == TrainingMode.Auto
+            ? new ModeSearch(this, _options, backend, prepared.Missing).Run(dataset, source, progress, cancellationToken)
+            : Run(dataset, source, _options, head, backend, warm: null, previous: null, progress, cancellationToken);
+        trained.DataChecks = checks;
+        return trained;
+    }
+
+    /// <summary>
+    /// The data checks alone, as <see cref="Train(string, IProgress{ProgressEvent}?, CancellationToken)"/> runs them before
+    /// training (the console's <c>validate --labels</c>): exact and near-duplicates within a class, across classes and
+    /// across splits, and likely label errors among the training images from out-of-fold probabilities of the L-BFGS
+    /// head's cross-validation on the pooled features. Nothing is trained or written but the per-image cache.
+    /// </summary>
+    public DataCheckReport CheckData(string data, IProgress<ProgressEvent>? progress = null, CancellationToken cancellationToken = default)
+    {
+        _options.Validate(TrainerTask.Train);
+        return CheckData(ImageDatasetLoader.Load(data, _options.Data), progress, cancellationToken);
+    }
+
+    /// <inheritdoc cref="CheckData(string, IProgress{ProgressEvent}?, CancellationToken)"/>
+    public DataCheckReport CheckData(ImageDataset dataset, IProgress<ProgressEvent>? progress = null, CancellationToken cancellationToken = default)
+    {
+        _options.Validate(TrainerTask.Train);
+        var exact = new List<DataFinding>();
+        dataset = WithoutDuplicates(dataset, _options, progress, exact);
+        progress?.Report(new DatasetLoaded(dataset));
+        return DataChecks.Run(_options, dataset, exact, progress, cancellationToken).Report;
     }
 
     /// <summary>
@@ -178,9 +205,10 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
     }
 
     /// <summary>One image twice, in two splits or under two labels: used once, never in two splits, and said; then trainable.</summary>
-    private static ImageDataset WithoutDuplicates(ImageDataset dataset, ImageClassifierTrainerOptions options, IProgress<ProgressEvent>? progress)
+    private static ImageDataset WithoutDuplicates(ImageDataset dataset, ImageClassifierTrainerOptions options, IProgress<ProgressEvent>? progress,
+        List<DataFinding>? findings = null)
     {
-        (dataset, var duplicates) = ExactDuplicates.Remove(dataset, options.ImageChecks);
+        (dataset, var duplicates) = ExactDuplicates.Remove(dataset, options.ImageChecks, findings);
         foreach (var duplicate in duplicates)
             progress.Note(duplicate, warning: true);
         dataset.EnsureTrainable(options.Data.MinImagesPerClass);

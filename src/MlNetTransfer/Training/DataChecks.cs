@@ -1,0 +1,200 @@
+using System.Globalization;
+using MlNetTransfer.Data;
+using MlNetTransfer.Featurization;
+using MlNetTransfer.Onnx;
+using MlNetTransfer.Progress;
+
+namespace MlNetTransfer.Training;
+
+/// <summary>
+/// The data checks' arithmetic, on features already computed: near-duplicates by the cosine of L2-normalised pooled
+/// features, and likely label errors from out-of-fold probabilities (confident learning, Northcutt et al. 2021: a
+/// class's threshold is its mean self-confidence, so a class the model is generally unsure of is not flagged wholesale).
+/// </summary>
+internal static class DataChecks
+{
+    private static readonly DatasetSplit[] SplitOrder = [DatasetSplit.Train, DatasetSplit.Validation, DatasetSplit.Test];
+
+    /// <summary>Findings named one by one in the run's notes, at most; the rest are counted (all are in the report).</summary>
+    private const int Named = 10;
+
+    /// <summary>
+    /// The checks on <paramref name="dataset"/> (exact copies already taken out, their findings in <paramref name="exact"/>):
+    /// every image's pooled features at the fp32 conv base's output (the plain view, which feature extraction
+    /// computes and the per-image store keeps, so a run of that cut reads them back), near-duplicates among them, and
+    /// the training images' out-of-fold probabilities from the L-BFGS cross-validation for the label check. Returns the
+    /// data to train on (near copies left out with <see cref="ImageClassifierTrainerOptions.DropDuplicates"/>).
+    /// </summary>
+    public static (ImageDataset Dataset, DataCheckReport Report) Run(ImageClassifierTrainerOptions options, ImageDataset dataset, IReadOnlyList<DataFinding> exact,
+        IProgress<ProgressEvent>? progress, CancellationToken cancellationToken)
+    {
+        using var run = PooledRun(options, dataset, progress, cancellationToken);
+        var sets = SplitOrder.ToDictionary(s => s, s => run.Featurize(dataset.Get(s), ViewPlan.PlainOnly, $"check {DataFinding.SplitWord(s)}", progress, cancellationToken));
+        var features = new Dictionary<string, float[]>(StringComparer.Ordinal);
+        foreach (var image in sets.Values.SelectMany(v => v.Images))
+            features.TryAdd(image.Image.Path, image.Plain);
+
+        var (checkedData, near) = NearDuplicates(dataset, features, options.NearDuplicateThreshold, options.DropDuplicates);
+        var inTrain = checkedData.Train.Select(i => i.Path).ToHashSet(StringComparer.Ordinal);
+        var train = sets[DatasetSplit.Train].Images.Where(i => inTrain.Contains(i.Image.Path)).ToList();
+        var classes = train.Select(i => i.Image.Label).Distinct().Order(StringComparer.Ordinal).ToList();
+        List<DataFinding> suspects = [];
+        Dictionary<string, double> thresholds = [];
+        string? skipped = null;
+        int folds = 0;
+        if (classes.Count < 2 || train.GroupBy(i => i.Image.Label).Min(g => g.Count()) < 2)
+            skipped = "the label check needs at least two classes with two readable training images each";
+        else
+        {
+            var (oof, _) = new LbfgsHeadTrainer(run.Ml, options.Lbfgs).OutOfFold(train, classes, run.FeatureLength, options.Seed, options.Lbfgs.L2, progress, cancellationToken);
+            folds = oof.Folds;
+            (suspects, thresholds) = LabelErrors(oof, classes);
+        }
+        var report = new DataCheckReport(options.NearDuplicateThreshold, features.Count, skipped is null ? train.Count : 0, folds, skipped,
+            exact.Concat(near).Concat(suspects).ToList(), thresholds);
+        Say(report, progress);
+        return (checkedData, report);
+    }
+
+    /// <summary>A run at the fp32 conv base's pooled output, whatever the training run trains (shards are the training run's to import).</summary>
+    internal static TrainingRun PooledRun(ImageClassifierTrainerOptions options, ImageDataset dataset, IProgress<ProgressEvent>? progress, CancellationToken cancellationToken)
+    {
+        var graph = FeaturizerGraphCache.GetOrBuild(options.ConvBase, options.Featurizer.CacheRoot, progress);
+        var pooled = options with
+        {
+            Mode = TrainingMode.FeatureExtraction, Head = HeadKind.LbfgsSoftmax, Precision = ConvBasePrecision.Fp32,
+            Featurizer = options.Featurizer with { Shards = [] },
+        };
+        return TrainingRun.Start(pooled, dataset, BaseSource.Of(graph), HeadKind.LbfgsSoftmax, progress, cancellationToken);
+    }
+
+    /// <summary>The run's notes: leakage loudly (it inflates the reported figure), then conflicts, copies and suspects.</summary>
+    private static void Say(DataCheckReport report, IProgress<ProgressEvent>? progress)
+    {
+        var near = report.Findings.Where(f => f.Kind != DataFindingKind.LabelError && !f.Exact).ToList();
+        var leaks = report.Of(DataFindingKind.Leakage).ToList();
+        if (leaks.Count > 0)
+            progress.Note($"LEAKAGE: {leaks.Count} image(s) of a validation or test split copy a training (or validation) image, which inflates the figure on that split: "
+                          + string.Join("; ", leaks.Take(Named).Select(f => f.Describe())) + (leaks.Count > Named ? $"; and {leaks.Count - Named} more" : ""), warning: true);
+        foreach (var conflict in report.Of(DataFindingKind.Conflict).Where(f => !f.Exact).Take(Named))
+            progress.Note(conflict.Describe(), warning: true);
+        var suspects = report.Of(DataFindingKind.LabelError).ToList();
+        progress.Note(string.Create(CultureInfo.InvariantCulture,
+            $"data checks: {report.ImagesChecked} images, {near.Count} near-duplicate(s) at cosine >= {report.NearDuplicateThreshold:F2} ({near.Count(f => f.Kind == DataFindingKind.Redundant)} within a class, {near.Count(f => f.Kind == DataFindingKind.Conflict)} across classes, {near.Count(f => f.Kind == DataFindingKind.Leakage)} across splits)")
+            + (report.LabelCheckSkipped is { } why ? $"; labels not checked: {why}" : $"; {suspects.Count} likely label error(s) among {report.LabelsChecked} training images ({report.Folds}-fold out-of-fold probabilities)"),
+            warning: leaks.Count > 0 || suspects.Count > 0);
+        foreach (var suspect in suspects.Take(Named))
+            progress.Note("  " + suspect.Describe());
+    }
+
+    /// <summary>
+    /// Near-duplicate pairs among <paramref name="dataset"/>'s images (those with features), each listed once: the later
+    /// image (split order, then ordinal path) against the earliest image it copies. With <paramref name="drop"/>, each
+    /// later copy is left out (it joins the skipped list, with the reason), as exact copies are.
+    /// </summary>
+    public static (ImageDataset Dataset, List<DataFinding> Findings) NearDuplicates(ImageDataset dataset, IReadOnlyDictionary<string, float[]> features,
+        double threshold, bool drop)
+    {
+        var order = SplitOrder.SelectMany(s => dataset.Get(s).Where(i => features.ContainsKey(i.Path)).OrderBy(i => i.Path, StringComparer.Ordinal).Select(i => (Image: i, Split: s)))
+            .ToList();
+        var unit = order.Select(o => Normalised(features[o.Image.Path])).ToArray();
+        var findings = new List<DataFinding>();
+        var dropped = new HashSet<string>(StringComparer.Ordinal);
+        var skipped = new List<SkippedFile>();
+        for (int j = 1; j < order.Count; j++)
+        {
+            // The earliest image it copies; when dropping, only images that stay count (a chain of copies keeps its first).
+            int match = -1;
+            double best = 0;
+            for (int i = 0; i < j; i++)
+            {
+                if (drop && dropped.Contains(order[i].Image.Path))
+                    continue;
+                double cosine = Dot(unit[i], unit[j]);
+                if (cosine >= threshold)
+                {
+                    (match, best) = (i, cosine);
+                    break;
+                }
+            }
+            if (match < 0)
+                continue;
+            var (image, split) = order[j];
+            var (other, otherSplit) = order[match];
+            var kind = split != otherSplit ? DataFindingKind.Leakage : image.Label != other.Label ? DataFindingKind.Conflict : DataFindingKind.Redundant;
+            var finding = new DataFinding(kind, image.Path, image.Label, split)
+            {
+                OtherPath = other.Path, OtherLabel = other.Label, OtherSplit = otherSplit, Similarity = Math.Round(best, 4), Dropped = drop,
+            };
+            findings.Add(finding);
+            if (drop)
+            {
+                dropped.Add(image.Path);
+                var cos = best.ToString("F3", CultureInfo.InvariantCulture);
+                skipped.Add(new SkippedFile(image.Path, kind switch
+                {
+                    DataFindingKind.Leakage => $"near-duplicate (cosine {cos}) of {other.Path}, a {DataFinding.SplitWord(otherSplit)} image: left out of {DataFinding.SplitWord(split)} (DropDuplicates)",
+                    DataFindingKind.Conflict => $"near-duplicate (cosine {cos}) of {other.Path} (class '{other.Label}') but labelled '{image.Label}': only the first is used (DropDuplicates)",
+                    _ => $"near-duplicate (cosine {cos}) of {other.Path}: used once (DropDuplicates)",
+                }));
+            }
+        }
+        if (skipped.Count == 0)
+            return (dataset, findings);
+        List<LabeledImage> Keep(IReadOnlyList<LabeledImage> images) => images.Where(i => !dropped.Contains(i.Path)).ToList();
+        var result = new ImageDataset(dataset.Source, dataset.SplitOrigin, Keep(dataset.Train), Keep(dataset.Validation), Keep(dataset.Test),
+            dataset.Skipped.Concat(skipped).ToList());
+        return (result, findings);
+    }
+
+    /// <summary>
+    /// Training images whose given label looks wrong: its out-of-fold probability is below the class's threshold (the
+    /// mean out-of-fold probability of the class over the images labelled with it) and another class's probability is at
+    /// or above that class's own threshold; ranked by margin (the suspected class's probability minus the given one's).
+    /// </summary>
+    public static (List<DataFinding> Findings, Dictionary<string, double> Thresholds) LabelErrors(OutOfFoldPredictions oof, IReadOnlyList<string> classes)
+    {
+        var labels = oof.Images.Select(i => LbfgsHeadTrainer.IndexOf(classes, i.Image.Label)).ToArray();
+        var thresholds = new double[classes.Count];
+        for (int k = 0; k < classes.Count; k++)
+        {
+            var own = Enumerable.Range(0, labels.Length).Where(i => labels[i] == k).Select(i => (double)oof.Probabilities[i][k]).ToList();
+            thresholds[k] = own.Count == 0 ? 1 : own.Average();
+        }
+        var findings = new List<(DataFinding Finding, double Margin)>();
+        for (int i = 0; i < labels.Length; i++)
+        {
+            var p = oof.Probabilities[i];
+            int given = labels[i];
+            if (p[given] >= thresholds[given])
+                continue;
+            int suspected = -1;
+            for (int k = 0; k < p.Length; k++)
+                if (k != given && p[k] >= thresholds[k] && (suspected < 0 || p[k] > p[suspected]))
+                    suspected = k;
+            if (suspected < 0)
+                continue;
+            var image = oof.Images[i].Image;
+            findings.Add((new DataFinding(DataFindingKind.LabelError, image.Path, image.Label, DatasetSplit.Train)
+            {
+                SuspectedLabel = classes[suspected], SuspectedProbability = Math.Round(p[suspected], 4), GivenProbability = Math.Round(p[given], 4),
+            }, p[suspected] - p[given]));
+        }
+        return (findings.OrderByDescending(f => f.Margin).ThenBy(f => f.Finding.Path, StringComparer.Ordinal).Select(f => f.Finding).ToList(),
+            Enumerable.Range(0, classes.Count).ToDictionary(k => classes[k], k => Math.Round(thresholds[k], 4)));
+    }
+
+    private static float[] Normalised(float[] v)
+    {
+        double norm = Math.Sqrt(Dot(v, v));
+        return norm == 0 ? v : v.Select(x => (float)(x / norm)).ToArray();
+    }
+
+    internal static double Dot(float[] a, float[] b)
+    {
+        double sum = 0;
+        for (int i = 0; i < a.Length; i++)
+            sum += a[i] * (double)b[i];
+        return sum;
+    }
+}
