@@ -15,7 +15,7 @@ public enum DataFindingKind
     /// <summary>A copy of an image of an earlier split (a training image in test): the figure on that split measures memory.</summary>
     Leakage,
 
-    /// <summary>The given label's out-of-fold probability is below its class's typical confidence, and another class's is above its own.</summary>
+    /// <summary>The given label's out-of-fold probability is below its class's typical confidence, and another class is more probable.</summary>
     LabelError,
 }
 
@@ -26,6 +26,9 @@ public enum DataFindingKind
 /// <param name="Split">Its split.</param>
 public sealed record DataFinding(DataFindingKind Kind, string Path, string Label, DatasetSplit Split)
 {
+    /// <summary>Label errors: the suspected class's probability is also at or above its own class threshold (confident learning's strict rule).</summary>
+    public bool Confident { get; init; }
+
     /// <summary>Duplicates: byte-identical (content hash) rather than near (embedding cosine).</summary>
     public bool Exact { get; init; }
 
@@ -57,15 +60,15 @@ public sealed record DataFinding(DataFindingKind Kind, string Path, string Label
     public string Describe()
     {
         string Where(string path, string label, DatasetSplit? split) => $"{path} ('{label}', {SplitWord(split ?? Split)})";
-        var how = Exact ? "exact copy" : string.Create(CultureInfo.InvariantCulture, $"near-duplicate (cosine {Similarity:F3})");
+        var how = Exact ? "an exact copy" : string.Create(CultureInfo.InvariantCulture, $"a near-duplicate (cosine {Similarity:F3})");
         var dropped = Dropped ? "; left out" : "";
         return Kind switch
         {
-            DataFindingKind.Leakage => $"LEAKAGE: {Where(Path, Label, Split)} is an {how} of {Where(OtherPath!, OtherLabel!, OtherSplit)}{dropped}",
-            DataFindingKind.Conflict => $"conflicting labels: {Where(Path, Label, Split)} is an {how} of {Where(OtherPath!, OtherLabel!, OtherSplit)}{dropped}",
-            DataFindingKind.Redundant => $"redundant: {Where(Path, Label, Split)} is an {how} of {OtherPath}{dropped}",
+            DataFindingKind.Leakage => $"LEAKAGE: {Where(Path, Label, Split)} is {how} of {Where(OtherPath!, OtherLabel!, OtherSplit)}{dropped}",
+            DataFindingKind.Conflict => $"conflicting labels: {Where(Path, Label, Split)} is {how} of {Where(OtherPath!, OtherLabel!, OtherSplit)}{dropped}",
+            DataFindingKind.Redundant => $"redundant: {Where(Path, Label, Split)} is {how} of {OtherPath}{dropped}",
             _ => string.Create(CultureInfo.InvariantCulture,
-                $"likely label error: {Where(Path, Label, Split)} looks like '{SuspectedLabel}' (out-of-fold p = {SuspectedProbability:F3}; '{Label}' p = {GivenProbability:F3})"),
+                $"likely label error: {Where(Path, Label, Split)} looks like '{SuspectedLabel}' (out-of-fold p = {SuspectedProbability:F3}{(Confident ? ", above its class threshold" : "")}; '{Label}' p = {GivenProbability:F3})"),
         };
     }
 
@@ -155,6 +158,7 @@ public sealed class DataCheckReport
             suspectedLabel = f.SuspectedLabel,
             suspectedProbability = f.SuspectedProbability,
             givenProbability = f.GivenProbability,
+            confident = f.Kind == DataFindingKind.LabelError ? (bool?)f.Confident : null,
             dropped = f.Dropped,
             message = f.Describe(),
         }),

@@ -89,7 +89,7 @@ internal static class DataChecks
 
     /// <summary>
     /// Near-duplicate pairs among <paramref name="dataset"/>'s images (those with features), each listed once: the later
-    /// image (split order, then ordinal path) against the earliest image it copies. With <paramref name="drop"/>, each
+    /// image (split order, then ordinal path) against the closest earlier image. With <paramref name="drop"/>, each
     /// later copy is left out (it joins the skipped list, with the reason), as exact copies are.
     /// </summary>
     public static (ImageDataset Dataset, List<DataFinding> Findings) NearDuplicates(ImageDataset dataset, IReadOnlyDictionary<string, float[]> features,
@@ -103,19 +103,16 @@ internal static class DataChecks
         var skipped = new List<SkippedFile>();
         for (int j = 1; j < order.Count; j++)
         {
-            // The earliest image it copies; when dropping, only images that stay count (a chain of copies keeps its first).
+            // The closest earlier image it copies; when dropping, only images that stay count (a chain of copies keeps its first).
             int match = -1;
-            double best = 0;
+            double best = threshold;
             for (int i = 0; i < j; i++)
             {
                 if (drop && dropped.Contains(order[i].Image.Path))
                     continue;
                 double cosine = Dot(unit[i], unit[j]);
-                if (cosine >= threshold)
-                {
+                if (cosine >= best)
                     (match, best) = (i, cosine);
-                    break;
-                }
             }
             if (match < 0)
                 continue;
@@ -149,8 +146,11 @@ internal static class DataChecks
 
     /// <summary>
     /// Training images whose given label looks wrong: its out-of-fold probability is below the class's threshold (the
-    /// mean out-of-fold probability of the class over the images labelled with it) and another class's probability is at
-    /// or above that class's own threshold; ranked by margin (the suspected class's probability minus the given one's).
+    /// mean out-of-fold probability of the class over the images labelled with it, confident learning's per-class
+    /// threshold) and another class is more probable than it; ranked by margin (that class's probability minus the given
+    /// one's). Each says whether the other class is also at or above its own threshold (confident learning's strict
+    /// rule, <see cref="DataFinding.Confident"/>): on caltech101_6 with 5 % of the labels flipped the strict rule alone
+    /// found 69-88 % of them over six seeds, this one all of them in lists 1.2-1.5 times as long (docs/console.md).
     /// </summary>
     public static (List<DataFinding> Findings, Dictionary<string, double> Thresholds) LabelErrors(OutOfFoldPredictions oof, IReadOnlyList<string> classes)
     {
@@ -166,18 +166,14 @@ internal static class DataChecks
         {
             var p = oof.Probabilities[i];
             int given = labels[i];
-            if (p[given] >= thresholds[given])
-                continue;
-            int suspected = -1;
-            for (int k = 0; k < p.Length; k++)
-                if (k != given && p[k] >= thresholds[k] && (suspected < 0 || p[k] > p[suspected]))
-                    suspected = k;
-            if (suspected < 0)
+            int suspected = LbfgsHeadTrainer.ArgMax(p);
+            if (p[given] >= thresholds[given] || suspected == given)
                 continue;
             var image = oof.Images[i].Image;
             findings.Add((new DataFinding(DataFindingKind.LabelError, image.Path, image.Label, DatasetSplit.Train)
             {
                 SuspectedLabel = classes[suspected], SuspectedProbability = Math.Round(p[suspected], 4), GivenProbability = Math.Round(p[given], 4),
+                Confident = p[suspected] >= thresholds[suspected],
             }, p[suspected] - p[given]));
         }
         return (findings.OrderByDescending(f => f.Margin).ThenBy(f => f.Finding.Path, StringComparer.Ordinal).Select(f => f.Finding).ToList(),
