@@ -175,6 +175,54 @@ public class DataCheckTests(ITestOutputHelper output)
         Assert.Contains(findings, f => f.GetProperty("path").GetString() == near && f.GetProperty("kind").GetString() == "leakage");
     }
 
+    /// <summary>Must-show 3 through the console: <c>validate --labels</c> prints the findings (leakage loudly), and <c>--json</c> carries them.</summary>
+    [SkippableFact]
+    public void ValidateLabelsPrintsTheFindingsAndJsonCarriesThem()
+    {
+        TestData.RequireShared(TestData.Caltech);
+        using var temp = new TestData.TempFolder();
+        // A small share of caltech (3 classes, 12 training and 5 test images each), so the console run stays short.
+        var root = Path.Combine(temp.Path, "small");
+        foreach (var (split, n) in new[] { ("train", 12), ("test", 5) })
+            foreach (var c in new[] { "butterfly", "kangaroo", "llama" })
+            {
+                Directory.CreateDirectory(Path.Combine(root, split, c));
+                foreach (var file in Directory.GetFiles(Path.Combine(TestData.Caltech, split, c)).Order(StringComparer.Ordinal).Take(n))
+                    File.Copy(file, Path.Combine(root, split, c, Path.GetFileName(file)));
+            }
+        var trainLlama = Directory.GetFiles(Path.Combine(root, "train", "llama")).Order(StringComparer.Ordinal).First();
+        var trainButterfly = Directory.GetFiles(Path.Combine(root, "train", "butterfly")).Order(StringComparer.Ordinal).First();
+        File.Copy(trainLlama, Path.Combine(root, "test", "llama", "copied-from-train.jpg"));
+        File.Copy(Directory.GetFiles(Path.Combine(root, "train", "kangaroo")).Order(StringComparer.Ordinal).First(), Path.Combine(root, "train", "llama", "a-kangaroo.jpg"));
+        Transform(trainButterfly, Path.Combine(root, "test", "butterfly", "reencoded-from-train.jpg"), "reencode-q60");
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var text = Processes.Run(Processes.CliDll, "validate", "--labels", root);
+        output.WriteLine($"validate --labels: {clock.Elapsed.TotalSeconds:F0} s");
+        output.WriteLine(text.StdOut + text.StdErr);
+        Assert.True(text.ExitCode == 0, text.StdOut + text.StdErr);
+        var all = text.StdOut + text.StdErr;
+        Assert.Contains("LEAKAGE", all);
+        Assert.Contains("copied-from-train.jpg", all);
+        Assert.Contains("reencoded-from-train.jpg", all);
+        Assert.Contains("Conflicting labels", all);
+        Assert.Contains("a-kangaroo.jpg", all);
+        Assert.Contains("Likely label errors", all);
+
+        var json = Processes.Run(Processes.CliDll, "validate", "--labels", root, "--json");
+        Assert.True(json.ExitCode == 0, json.StdOut + json.StdErr);
+        using var document = System.Text.Json.JsonDocument.Parse(json.StdOut);
+        var checks = document.RootElement.GetProperty("dataChecks");
+        Assert.Equal(0.92, checks.GetProperty("nearDuplicateThreshold").GetDouble());
+        var findings = checks.GetProperty("findings").EnumerateArray()
+            .Select(f => (Kind: f.GetProperty("kind").GetString(), Path: Path.GetFileName(f.GetProperty("path").GetString()!), Exact: f.GetProperty("exact").ValueKind == System.Text.Json.JsonValueKind.True))
+            .ToList();
+        Assert.Contains(("leakage", "copied-from-train.jpg", true), findings);
+        Assert.Contains(("leakage", "reencoded-from-train.jpg", false), findings);
+        // train/kangaroo/ sorts before train/llama/: the copy under llama is the later one, left out.
+        Assert.Contains(("conflict", "a-kangaroo.jpg", true), findings);
+    }
+
     /// <summary>
     /// caltech101_6's train/ and test/ in <paramref name="folder"/>, with an exact copy of a training llama in test/, a
     /// training kangaroo copied under dalmatian, and a training butterfly resized to 60 % and re-encoded in test/.

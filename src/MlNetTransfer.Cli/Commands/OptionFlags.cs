@@ -53,6 +53,8 @@ internal static partial class OptionFlags
         ["FineTuning.LabelSmoothing"] = "--label-smoothing",
         ["TestTimeFlip"] = "--test-time-flip",
         ["Calibrate"] = "--no-calibration",
+        ["DropDuplicates"] = "--drop-duplicates",
+        ["NearDuplicateThreshold"] = "--near-duplicate-threshold",
         ["Range.Start"] = "--start",
         ["Range.End"] = "--end",
         ["Range.Steps"] = "--steps",
@@ -113,7 +115,7 @@ internal static partial class OptionFlags
             {
                 ("Featurizer.UseCache", "true") => "the cache (no --no-cache)",
                 ("Refit" or "Mirror" or "Featurizer.UseCache" or "Data.FollowLinks" or "Calibrate", "false") => flag,
-                ("Resume" or "FineTuning.TrainBatchNorm" or "TestTimeFlip", "true") => flag,
+                ("Resume" or "FineTuning.TrainBatchNorm" or "TestTimeFlip" or "DropDuplicates", "true") => flag,
                 _ => $"{flag} {ValueWord(option, value)}",
             };
         });

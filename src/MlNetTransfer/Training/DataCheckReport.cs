@@ -96,9 +96,10 @@ public sealed record DataFinding(DataFindingKind Kind, string Path, string Label
 /// </summary>
 public sealed class DataCheckReport
 {
-    internal DataCheckReport(double threshold, int imagesChecked, int labelsChecked, int folds, string? labelCheckSkipped, IReadOnlyList<DataFinding> findings,
+    internal DataCheckReport(string source, double threshold, int imagesChecked, int labelsChecked, int folds, string? labelCheckSkipped, IReadOnlyList<DataFinding> findings,
         IReadOnlyDictionary<string, double> classThresholds)
     {
+        Source = source;
         NearDuplicateThreshold = threshold;
         ImagesChecked = imagesChecked;
         LabelsChecked = labelsChecked;
@@ -107,6 +108,9 @@ public sealed class DataCheckReport
         Findings = findings;
         ClassThresholds = classThresholds;
     }
+
+    /// <summary>The folder or manifest checked.</summary>
+    public string Source { get; }
 
     /// <summary>The cosine at or above which two images count as near-duplicates.</summary>
     public double NearDuplicateThreshold { get; }
@@ -137,6 +141,7 @@ public sealed class DataCheckReport
     /// <summary>The JSON shape of the report (metrics JSON and <c>validate --labels --json</c>).</summary>
     public object ToDto() => new
     {
+        source = Source,
         nearDuplicateThreshold = NearDuplicateThreshold,
         imagesChecked = ImagesChecked,
         labelsChecked = LabelsChecked,

@@ -50,7 +50,7 @@ internal static class DataChecks
             folds = oof.Folds;
             (suspects, thresholds) = LabelErrors(oof, classes);
         }
-        var report = new DataCheckReport(options.NearDuplicateThreshold, features.Count, skipped is null ? train.Count : 0, folds, skipped,
+        var report = new DataCheckReport(dataset.Source, options.NearDuplicateThreshold, features.Count, skipped is null ? train.Count : 0, folds, skipped,
             exact.Concat(near).Concat(suspects).ToList(), thresholds);
         Say(report, progress);
         return (checkedData, report);
@@ -68,7 +68,7 @@ internal static class DataChecks
         return TrainingRun.Start(pooled, dataset, BaseSource.Of(graph), HeadKind.LbfgsSoftmax, progress, cancellationToken);
     }
 
-    /// <summary>The run's notes: leakage loudly (it inflates the reported figure), then conflicts, copies and suspects.</summary>
+    /// <summary>The run's notes: leakage loudly (it inflates the reported figure), near conflicts, then the counts (the console's tables and the report list every finding).</summary>
     private static void Say(DataCheckReport report, IProgress<ProgressEvent>? progress)
     {
         var near = report.Findings.Where(f => f.Kind != DataFindingKind.LabelError && !f.Exact).ToList();
@@ -83,8 +83,6 @@ internal static class DataChecks
             $"data checks: {report.ImagesChecked} images, {near.Count} near-duplicate(s) at cosine >= {report.NearDuplicateThreshold:F2} ({near.Count(f => f.Kind == DataFindingKind.Redundant)} within a class, {near.Count(f => f.Kind == DataFindingKind.Conflict)} across classes, {near.Count(f => f.Kind == DataFindingKind.Leakage)} across splits)")
             + (report.LabelCheckSkipped is { } why ? $"; labels not checked: {why}" : $"; {suspects.Count} likely label error(s) among {report.LabelsChecked} training images ({report.Folds}-fold out-of-fold probabilities)"),
             warning: leaks.Count > 0 || suspects.Count > 0);
-        foreach (var suspect in suspects.Take(Named))
-            progress.Note("  " + suspect.Describe());
     }
 
     /// <summary>
@@ -130,9 +128,9 @@ internal static class DataChecks
                 var cos = best.ToString("F3", CultureInfo.InvariantCulture);
                 skipped.Add(new SkippedFile(image.Path, kind switch
                 {
-                    DataFindingKind.Leakage => $"near-duplicate (cosine {cos}) of {other.Path}, a {DataFinding.SplitWord(otherSplit)} image: left out of {DataFinding.SplitWord(split)} (DropDuplicates)",
-                    DataFindingKind.Conflict => $"near-duplicate (cosine {cos}) of {other.Path} (class '{other.Label}') but labelled '{image.Label}': only the first is used (DropDuplicates)",
-                    _ => $"near-duplicate (cosine {cos}) of {other.Path}: used once (DropDuplicates)",
+                    DataFindingKind.Leakage => $"near-duplicate (cosine {cos}) of {other.Path}, a {DataFinding.SplitWord(otherSplit)} image: left out of {DataFinding.SplitWord(split)} (DropDuplicates = true)",
+                    DataFindingKind.Conflict => $"near-duplicate (cosine {cos}) of {other.Path} (class '{other.Label}') but labelled '{image.Label}': only the first is used (DropDuplicates = true)",
+                    _ => $"near-duplicate (cosine {cos}) of {other.Path}: used once (DropDuplicates = true)",
                 }));
             }
         }
