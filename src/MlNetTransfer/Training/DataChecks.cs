@@ -19,41 +19,78 @@ internal static class DataChecks
     private const int Named = 10;
 
     /// <summary>
-    /// The checks on <paramref name="dataset"/> (exact copies already taken out, their findings in <paramref name="exact"/>):
-    /// every image's pooled features at the fp32 conv base's output (the plain view, which feature extraction
-    /// computes and the per-image store keeps, so a run of that cut reads them back), near-duplicates among them, and
-    /// the training images' out-of-fold probabilities from the L-BFGS cross-validation for the label check. Returns the
-    /// data to train on (near copies left out with <see cref="ImageClassifierTrainerOptions.DropDuplicates"/>).
+    /// The checks on their own (<see cref="ImageClassifierTrainer.CheckData(ImageDataset, IProgress{ProgressEvent}?, CancellationToken)"/>,
+    /// and before a run that has no pooled features of every image: fine-tuning, Mode = Auto) on <paramref name="dataset"/>
+    /// (exact copies already taken out, their findings in <paramref name="exact"/>): every image's plain view at the fp32
+    /// conv base's pooled output (the per-image store keeps it, so a feature-extraction run reads it back), then
+    /// <see cref="Findings"/>. Returns the data to train on (near copies left out with
+    /// <see cref="ImageClassifierTrainerOptions.DropDuplicates"/>).
     /// </summary>
     public static (ImageDataset Dataset, DataCheckReport Report) Run(ImageClassifierTrainerOptions options, ImageDataset dataset, IReadOnlyList<DataFinding> exact,
         IProgress<ProgressEvent>? progress, CancellationToken cancellationToken)
     {
         using var run = PooledRun(options, dataset, progress, cancellationToken);
-        var sets = SplitOrder.ToDictionary(s => s, s => run.Featurize(dataset.Get(s), ViewPlan.PlainOnly, $"check {DataFinding.SplitWord(s)}", progress, cancellationToken));
-        var features = new Dictionary<string, float[]>(StringComparer.Ordinal);
-        foreach (var image in sets.Values.SelectMany(v => v.Images))
-            features.TryAdd(image.Image.Path, image.Plain);
+        var sets = SplitOrder.Select(s => run.Featurize(dataset.Get(s), ViewPlan.PlainOnly, $"check {DataFinding.SplitWord(s)}", progress, cancellationToken)).ToList();
+        var (near, dropped) = NearDuplicates(dataset, Features(sets), options.NearDuplicateThreshold, options.DropDuplicates);
+        var left = dropped.Select(d => d.Path).ToHashSet(StringComparer.Ordinal);
+        var train = sets[0].Subset(i => !left.Contains(i.Image.Path));
+        var report = Findings(run, options, dataset.Source, exact, near, sets.Sum(v => v.Images.Count), train, oof: null, progress, cancellationToken);
+        return (dataset.Without(dropped, options.Data.MinImagesPerClass), report);
+    }
 
-        var (checkedData, near) = NearDuplicates(dataset, features, options.NearDuplicateThreshold, options.DropDuplicates);
-        var inTrain = checkedData.Train.Select(i => i.Path).ToHashSet(StringComparer.Ordinal);
-        var train = sets[DatasetSplit.Train].Images.Where(i => inTrain.Contains(i.Image.Path)).ToList();
-        var classes = train.Select(i => i.Image.Label).Distinct().Order(StringComparer.Ordinal).ToList();
+    /// <summary>
+    /// Near-duplicates in a feature-extraction run, from the pooled views it computed anyway (the plain view of each
+    /// image): the views to train and report on (near copies left out of them, and of the run's data, with
+    /// <see cref="ImageClassifierTrainerOptions.DropDuplicates"/>), and the findings.
+    /// </summary>
+    public static (ViewSet Train, ViewSet Validation, ViewSet Test, List<DataFinding> Near) InRun(TrainingRun run, ViewSet train, ViewSet validation, ViewSet test)
+    {
+        var (near, dropped) = NearDuplicates(run.Dataset, Features([train, validation, test]), run.Options.NearDuplicateThreshold, run.Options.DropDuplicates);
+        if (dropped.Count == 0)
+            return (train, validation, test, near);
+        run.Forget(dropped);
+        var left = dropped.Select(d => d.Path).ToHashSet(StringComparer.Ordinal);
+        bool Keep(ImageViews i) => !left.Contains(i.Image.Path);
+        return (train.Subset(Keep), validation.Subset(Keep), test.Subset(Keep), near);
+    }
+
+    /// <summary>
+    /// The report: the duplicates found, and the label check on the training images' out-of-fold probabilities:
+    /// <paramref name="oof"/> where the head made them for every training image (the L-BFGS head's cross-validation),
+    /// else a k-fold cross-validation of the L-BFGS head on their plain views, here (not after a stop by the user:
+    /// <paramref name="skipLabels"/> says why). Said in the run's notes.
+    /// </summary>
+    public static DataCheckReport Findings(TrainingRun run, ImageClassifierTrainerOptions options, string source, IReadOnlyList<DataFinding> exact,
+        IReadOnlyList<DataFinding> near, int imagesChecked, ViewSet train, OutOfFoldPredictions? oof, IProgress<ProgressEvent>? progress, CancellationToken cancellationToken,
+        string? skipLabels = null)
+    {
+        var classes = train.Images.Select(i => i.Image.Label).Distinct().Order(StringComparer.Ordinal).ToList();
         List<DataFinding> suspects = [];
         Dictionary<string, double> thresholds = [];
-        string? skipped = null;
-        int folds = 0;
-        if (classes.Count < 2 || train.GroupBy(i => i.Image.Label).Min(g => g.Count()) < 2)
-            skipped = "the label check needs at least two classes with two readable training images each";
-        else
+        string? skipped = skipLabels ?? (classes.Count < 2 || train.Images.GroupBy(i => i.Image.Label).Min(g => g.Count()) < 2
+            ? "the label check needs at least two classes with two readable training images each"
+            : null);
+        if (skipped is null)
         {
-            var (oof, _) = new LbfgsHeadTrainer(run.Ml, options.Lbfgs).OutOfFold(train, classes, run.FeatureLength, options.Seed, options.Lbfgs.L2, progress, cancellationToken);
-            folds = oof.Folds;
-            (suspects, thresholds) = LabelErrors(oof, classes);
+            var paths = train.Images.Select(i => i.Image.Path).ToHashSet(StringComparer.Ordinal);
+            bool covers = oof is not null && oof.Images.Count == paths.Count && oof.Images.All(i => paths.Contains(i.Image.Path));
+            if (!covers)
+                oof = new LbfgsHeadTrainer(run.Ml, options.Lbfgs).OutOfFold(train.PlainOnly().Images, classes, run.FeatureLength, options.Seed, options.Lbfgs.L2,
+                    progress, cancellationToken).Predictions;
+            (suspects, thresholds) = LabelErrors(oof!, classes);
         }
-        var report = new DataCheckReport(dataset.Source, options.NearDuplicateThreshold, features.Count, skipped is null ? train.Count : 0, folds, skipped,
-            exact.Concat(near).Concat(suspects).ToList(), thresholds);
+        var report = new DataCheckReport(source, options.NearDuplicateThreshold, imagesChecked, skipped is null ? train.Images.Count : 0, skipped is null ? oof!.Folds : 0,
+            skipped, exact.Concat(near).Concat(suspects).ToList(), thresholds);
         Say(report, progress);
-        return (checkedData, report);
+        return report;
+    }
+
+    private static Dictionary<string, float[]> Features(IEnumerable<ViewSet> sets)
+    {
+        var features = new Dictionary<string, float[]>(StringComparer.Ordinal);
+        foreach (var image in sets.SelectMany(v => v.Images))
+            features.TryAdd(image.Image.Path, image.Plain);
+        return features;
     }
 
     /// <summary>A run at the fp32 conv base's pooled output, whatever the training run trains (shards are the training run's to import).</summary>
@@ -88,9 +125,9 @@ internal static class DataChecks
     /// <summary>
     /// Near-duplicate pairs among <paramref name="dataset"/>'s images (those with features), each listed once: the later
     /// image (split order, then ordinal path) against the closest earlier image. With <paramref name="drop"/>, each
-    /// later copy is left out (it joins the skipped list, with the reason), as exact copies are.
+    /// later copy is to be left out (returned as a skipped file, with the reason), as exact copies are.
     /// </summary>
-    public static (ImageDataset Dataset, List<DataFinding> Findings) NearDuplicates(ImageDataset dataset, IReadOnlyDictionary<string, float[]> features,
+    public static (List<DataFinding> Findings, List<SkippedFile> Dropped) NearDuplicates(ImageDataset dataset, IReadOnlyDictionary<string, float[]> features,
         double threshold, bool drop)
     {
         var order = SplitOrder.SelectMany(s => dataset.Get(s).Where(i => features.ContainsKey(i.Path)).OrderBy(i => i.Path, StringComparer.Ordinal).Select(i => (Image: i, Split: s)))
@@ -134,12 +171,7 @@ internal static class DataChecks
                 }));
             }
         }
-        if (skipped.Count == 0)
-            return (dataset, findings);
-        List<LabeledImage> Keep(IReadOnlyList<LabeledImage> images) => images.Where(i => !dropped.Contains(i.Path)).ToList();
-        var result = new ImageDataset(dataset.Source, dataset.SplitOrigin, Keep(dataset.Train), Keep(dataset.Validation), Keep(dataset.Test),
-            dataset.Skipped.Concat(skipped).ToList());
-        return (result, findings);
+        return (findings, skipped);
     }
 
     /// <summary>
