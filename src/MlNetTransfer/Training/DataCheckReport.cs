@@ -133,6 +133,7 @@ public sealed class DataCheckReport
     /// <summary>Every finding: duplicates in split and path order, then label errors by falling margin (suspected minus given probability).</summary>
     public IReadOnlyList<DataFinding> Findings { get; }
 
+    /// <summary>The findings of one kind, in report order.</summary>
     public IEnumerable<DataFinding> Of(DataFindingKind kind) => Findings.Where(f => f.Kind == kind);
 
     /// <summary>Images of a split that copy an image of an earlier split: the figure on that split is inflated by them.</summary>
