@@ -4,6 +4,7 @@ using System.Text;
 using MlNetTransfer.Data;
 using MlNetTransfer.Evaluation;
 using MlNetTransfer.Inference;
+using MlNetTransfer.Training;
 using OxyPlot;
 
 namespace MlNetTransfer.Reporting;
@@ -19,7 +20,14 @@ public static class TrainingReportWriter
     /// <summary>How many validation images the top-losses gallery shows.</summary>
     public const int TopLosses = 12;
 
-    public static string Write(string folder, string modelPath, ModelMetadata metadata, IReadOnlyList<ClassificationReport> reports, IReadOnlyList<SkippedFile> skipped)
+    /// <param name="folder">Where report.html and the PNG plots go.</param>
+    /// <param name="modelPath">The model the report is of.</param>
+    /// <param name="metadata">The model's metadata.</param>
+    /// <param name="reports">Metrics of the held-out splits, reported one first.</param>
+    /// <param name="skipped">Every file left out, with the reason.</param>
+    /// <param name="dataChecks">What the data checks found before training (null: no section).</param>
+    public static string Write(string folder, string modelPath, ModelMetadata metadata, IReadOnlyList<ClassificationReport> reports, IReadOnlyList<SkippedFile> skipped,
+        DataCheckReport? dataChecks = null)
     {
         Directory.CreateDirectory(folder);
         var plots = new List<(string File, string Title, PlotModel Model)>();
@@ -48,14 +56,14 @@ public static class TrainingReportWriter
             IO.AtomicFile.Write(Path.Combine(folder, file), s => s.Write(pngs[file]));
         }
 
-        var html = Html(modelPath, metadata, reports, skipped, plots.Select(p => (p.Title, "data:image/png;base64," + Convert.ToBase64String(pngs[p.File]))).ToList());
+        var html = Html(modelPath, metadata, reports, skipped, dataChecks, plots.Select(p => (p.Title, "data:image/png;base64," + Convert.ToBase64String(pngs[p.File]))).ToList());
         var path = Path.Combine(folder, "report.html");
         IO.AtomicFile.WriteAllText(path, html);
         return path;
     }
 
     private static string Html(string modelPath, ModelMetadata m, IReadOnlyList<ClassificationReport> reports, IReadOnlyList<SkippedFile> skipped,
-        IReadOnlyList<(string Title, string DataUri)> plots)
+        DataCheckReport? dataChecks, IReadOnlyList<(string Title, string DataUri)> plots)
     {
         static string E(string s) => WebUtility.HtmlEncode(IO.PrintableText.Escape(s));
         static string F(double v) => double.IsNaN(v) ? "-" : v.ToString("F4", CultureInfo.InvariantCulture);
@@ -81,6 +89,8 @@ public static class TrainingReportWriter
                 ? $"{m.Training.ImagesInModel} ({m.Training.HeldOut} training images held out to choose and never trained on: no refit)"
                 : m.Training.ImagesInModel.ToString(CultureInfo.InvariantCulture));
         sb.Append("</table>");
+        // Leakage changes how every figure below reads, so the checks come first.
+        DataCheckSection.Append(sb, dataChecks);
 
         if (m.ModeSelection is { } selection)
         {

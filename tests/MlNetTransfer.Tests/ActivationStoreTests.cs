@@ -325,14 +325,17 @@ public class ActivationStoreTests
         return images.SelectMany(i => classifier.Predict(i.Path).Scores.OrderBy(s => s.Label, StringComparer.Ordinal).Select(s => s.Score)).ToList();
     }
 
-    /// <summary>Adds up what the featurizing steps of a run took from the store and computed.</summary>
+    /// <summary>
+    /// Adds up what the featurizing steps of a run took from the store and computed; not the data checks' pooled views
+    /// ("check ..." stages), which a fine-tuning run featurizes as a cut of their own before it trains.
+    /// </summary>
     internal sealed class Counter : IProgress<Progress.ProgressEvent>
     {
         public int FromStore, Computed, ViewsComputed;
 
         public void Report(Progress.ProgressEvent value)
         {
-            if (value is Progress.FeaturesCached c)
+            if (value is Progress.FeaturesCached c && !c.Stage.StartsWith("check ", StringComparison.Ordinal))
             {
                 FromStore += c.FromCache;
                 Computed += c.Computed;

@@ -55,6 +55,8 @@ internal static partial class OptionFlags
         ["Calibrate"] = "--no-calibration",
         ["Novelty"] = "--no-novelty",
         ["UnknownFalseAlarmRate"] = "--unknown-rate",
+        ["DropDuplicates"] = "--drop-duplicates",
+        ["NearDuplicateThreshold"] = "--near-duplicate-threshold",
         ["Range.Start"] = "--start",
         ["Range.End"] = "--end",
         ["Range.Steps"] = "--steps",
@@ -115,7 +117,7 @@ internal static partial class OptionFlags
             {
                 ("Featurizer.UseCache", "true") => "the cache (no --no-cache)",
                 ("Refit" or "Mirror" or "Featurizer.UseCache" or "Data.FollowLinks" or "Calibrate" or "Novelty", "false") => flag,
-                ("Resume" or "FineTuning.TrainBatchNorm" or "TestTimeFlip", "true") => flag,
+                ("Resume" or "FineTuning.TrainBatchNorm" or "TestTimeFlip" or "DropDuplicates", "true") => flag,
                 _ => $"{flag} {ValueWord(option, value)}",
             };
         });

@@ -22,6 +22,15 @@ public sealed class TrainSettings : TrainingSettings
     [DefaultValue("lbfgs,mlp,fine-tune-1,fine-tune-2")]
     public string Candidates { get; init; } = "lbfgs,mlp,fine-tune-1,fine-tune-2";
 
+    [CommandOption("--drop-duplicates")]
+    [Description("Use each near-duplicate once, as exact copies always are: a copy of a training image is left out of validation/test, a copy under another class after the first; each is listed among the skipped files with the reason. Default: they are kept and reported (console, report, metrics JSON).")]
+    public bool DropDuplicates { get; init; }
+
+    [CommandOption("--near-duplicate-threshold <X>")]
+    [Description("The cosine of two images' L2-normalised pooled conv-base features at or above which the data checks call them near-duplicates (measured in docs/console.md).")]
+    [DefaultValue(0.92)]
+    public double NearDuplicateThreshold { get; init; } = 0.92;
+
     internal override TrainerTask Task => TrainerTask.Train;
 
     internal override string DefaultMode => "auto";
@@ -30,7 +39,7 @@ public sealed class TrainSettings : TrainingSettings
 
     internal override ImageClassifierTrainerOptions Apply(ImageClassifierTrainerOptions o)
     {
-        o = base.Apply(o);
+        o = base.Apply(o) with { DropDuplicates = DropDuplicates, NearDuplicateThreshold = NearDuplicateThreshold };
         // The search's flags reach the options only when the mode is auto (or when given, so that the library names them as doing nothing).
         if (o.Mode != TrainingMode.Auto && !AutoFlagsGiven)
             return o;

@@ -12,13 +12,14 @@ internal static class TrainingOutput
         var metricsPath = trained.Save(settings.Out);
         var dataset = trained.Dataset;
         var reportPath = Reporting.TrainingReportWriter.Write(settings.ReportDir ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(settings.Out))!, "report"),
-            settings.Out, trained.Metadata, trained.Reports, dataset.Skipped);
+            settings.Out, trained.Metadata, trained.Reports, dataset.Skipped, trained.DataChecks);
         var samplePath = Reporting.ConsumptionSample.Write(settings.Out, trained.Classes, trained.Metadata.Novelty?.Threshold);
 
         if (!settings.Quiet)
         {
             if (dataset.Skipped.Count > skippedBefore)
                 ReportRenderer.Skipped(console, dataset.Skipped.Skip(skippedBefore).ToList(), settings.Verbose);
+            DataCheckRenderer.Render(console, trained.DataChecks, settings.Verbose);
             ReportRenderer.ModeSelection(console, trained.Metadata.ModeSelection);
             ReportRenderer.CrossValidation(console, trained.Metadata.Head.CrossValidation, trained.Metadata.Head.L2);
             ReportRenderer.Metrics(console, trained.Reports);

@@ -19,7 +19,11 @@ internal static class ExactDuplicates
     /// across splits; files listed twice). Files that cannot be read, or are larger than
     /// <see cref="ImageValidationOptions.MaxFileBytes"/>, are compared by path only: the decoder rejects them later, naming why.
     /// </summary>
-    public static (ImageDataset Dataset, IReadOnlyList<string> Warnings) Remove(ImageDataset dataset, ImageValidationOptions checks)
+    /// <param name="dataset">The data as read.</param>
+    /// <param name="checks">The size limits (no larger file is read whole).</param>
+    /// <param name="findings">Where each copy left out is also recorded as a data-check finding (null: not recorded).</param>
+    public static (ImageDataset Dataset, IReadOnlyList<string> Warnings) Remove(ImageDataset dataset, ImageValidationOptions checks,
+        List<Training.DataFinding>? findings = null)
     {
         var hashes = new ConcurrentDictionary<string, string?>(StringComparer.Ordinal);
         Parallel.ForEach(dataset.All.Select(i => i.Path).Distinct(StringComparer.Ordinal), path => hashes[path] = Hash(path, checks.MaxFileBytes));
@@ -59,6 +63,13 @@ internal static class ExactDuplicates
                     repeated.Add(image.Path == original.Path ? $"{image.Path} (listed twice)" : $"{image.Path} (same content as {original.Path})");
                 }
                 skipped.Add(new SkippedFile(image.Path, reason));
+                // Two splits is the louder finding (the figure is inflated) even where the labels differ too.
+                var kind = originalSplit != split ? Training.DataFindingKind.Leakage
+                    : original.Label != image.Label ? Training.DataFindingKind.Conflict : Training.DataFindingKind.Redundant;
+                findings?.Add(new Training.DataFinding(kind, image.Path, image.Label, split)
+                {
+                    Exact = true, OtherPath = original.Path, OtherLabel = original.Label, OtherSplit = originalSplit, Similarity = 1, Dropped = true,
+                });
             }
             kept[split] = images.Where((_, k) => !drop.Contains(k)).ToList();
         }

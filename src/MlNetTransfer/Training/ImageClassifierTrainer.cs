@@ -53,13 +53,43 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
     {
         var backend = prepared.Backend;
         var head = _options.EffectiveHead;
-        dataset = WithoutDuplicates(dataset, _options, progress);
+        var exact = new List<DataFinding>();
+        dataset = WithoutDuplicates(dataset, _options, progress, exact);
         progress?.Report(new DatasetLoaded(dataset));
+        // Feature extraction checks on the pooled views it computes anyway; the other modes have none of every image, so first.
+        bool checkInRun = _options.Mode == TrainingMode.FeatureExtraction;
+        DataCheckReport? checks = null;
+        if (!checkInRun)
+            (dataset, checks) = DataChecks.Run(_options, dataset, exact, progress, cancellationToken);
         var graph = PrepareGraph(_options.ConvBase, dataset, progress);
         var source = BaseSource.Of(graph, graph.BaseSha256 ?? FeaturizerGraphCache.FileHash(graph.Preset.RequireModelFile()));
-        if (_options.Mode == TrainingMode.Auto)
-            return new ModeSearch(this, _options, backend, prepared.Missing).Run(dataset, source, progress, cancellationToken);
-        return Run(dataset, source, _options, head, backend, warm: null, previous: null, progress, cancellationToken);
+        var trained = _options.Mode == TrainingMode.Auto
+            ? new ModeSearch(this, _options, backend, prepared.Missing).Run(dataset, source, progress, cancellationToken)
+            : Run(dataset, source, _options, head, backend, warm: null, previous: null, progress, cancellationToken, checkInRun ? exact : null);
+        trained.DataChecks ??= checks;
+        return trained;
+    }
+
+    /// <summary>
+    /// The data checks alone, as <see cref="Train(string, IProgress{ProgressEvent}?, CancellationToken)"/> runs them before
+    /// training (the console's <c>validate --labels</c>): exact and near-duplicates within a class, across classes and
+    /// across splits, and likely label errors among the training images from out-of-fold probabilities of the L-BFGS
+    /// head's cross-validation on the pooled features. Nothing is trained or written but the per-image cache.
+    /// </summary>
+    public DataCheckReport CheckData(string data, IProgress<ProgressEvent>? progress = null, CancellationToken cancellationToken = default)
+    {
+        _options.Validate(TrainerTask.Train);
+        return CheckData(ImageDatasetLoader.Load(data, _options.Data), progress, cancellationToken);
+    }
+
+    /// <inheritdoc cref="CheckData(string, IProgress{ProgressEvent}?, CancellationToken)"/>
+    public DataCheckReport CheckData(ImageDataset dataset, IProgress<ProgressEvent>? progress = null, CancellationToken cancellationToken = default)
+    {
+        _options.Validate(TrainerTask.Train);
+        var exact = new List<DataFinding>();
+        dataset = WithoutDuplicates(dataset, _options, progress, exact);
+        progress?.Report(new DatasetLoaded(dataset));
+        return DataChecks.Run(_options, dataset, exact, progress, cancellationToken).Report;
     }
 
     /// <summary>
@@ -178,9 +208,10 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
     }
 
     /// <summary>One image twice, in two splits or under two labels: used once, never in two splits, and said; then trainable.</summary>
-    private static ImageDataset WithoutDuplicates(ImageDataset dataset, ImageClassifierTrainerOptions options, IProgress<ProgressEvent>? progress)
+    private static ImageDataset WithoutDuplicates(ImageDataset dataset, ImageClassifierTrainerOptions options, IProgress<ProgressEvent>? progress,
+        List<DataFinding>? findings = null)
     {
-        (dataset, var duplicates) = ExactDuplicates.Remove(dataset, options.ImageChecks);
+        (dataset, var duplicates) = ExactDuplicates.Remove(dataset, options.ImageChecks, findings);
         foreach (var duplicate in duplicates)
             progress.Note(duplicate, warning: true);
         dataset.EnsureTrainable(options.Data.MinImagesPerClass);
@@ -253,19 +284,20 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
     }
 
     private TrainedImageClassifier Run(ImageDataset dataset, BaseSource source, ImageClassifierTrainerOptions options, HeadKind head, ITorchSharpBackend? backend,
-        HeadWeights? warm, ModelMetadata? previous, IProgress<ProgressEvent>? progress, CancellationToken cancellationToken)
+        HeadWeights? warm, ModelMetadata? previous, IProgress<ProgressEvent>? progress, CancellationToken cancellationToken, IReadOnlyList<DataFinding>? checkData = null)
     {
-        using var candidate = FitFirst(dataset, source, options, head, backend, warm, CandidateShape.Fixed, progress, cancellationToken);
+        using var candidate = FitFirst(dataset, source, options, head, backend, warm, CandidateShape.Fixed, progress, cancellationToken, checkData);
         return Complete(candidate, previous, progress, cancellationToken);
     }
 
     /// <summary>
     /// A run up to its first fit: featurized, the split made, the head (and block) fit on the images it fits first and
     /// scored on those it chooses on. <see cref="Complete"/> refits, evaluates and assembles it; Mode = Auto fits several
-    /// and completes one.
+    /// and completes one. With <c>checkData</c> (the exact-copy findings; fixed feature extraction), the data checks run
+    /// on the run's own pooled views: near copies before the split, the labels after the fit.
     /// </summary>
     internal FirstFit FitFirst(ImageDataset dataset, BaseSource source, ImageClassifierTrainerOptions options, HeadKind head, ITorchSharpBackend? backend,
-        HeadWeights? warm, CandidateShape shape, IProgress<ProgressEvent>? progress, CancellationToken cancellationToken)
+        HeadWeights? warm, CandidateShape shape, IProgress<ProgressEvent>? progress, CancellationToken cancellationToken, IReadOnlyList<DataFinding>? checkData = null)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var run = TrainingRun.Start(options, dataset, source, head, progress, cancellationToken);
@@ -277,6 +309,10 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
             run.ReportSkipped(train.Concat(validation).Concat(test), progress);
             run.Forget(train.Unreadable.Concat(validation.Unreadable).Concat(test.Unreadable).ToList());
             run.PruneCache();
+            List<DataFinding>? near = null;
+            int imagesChecked = train.Images.Count + validation.Images.Count + test.Images.Count;
+            if (checkData is not null)
+                (train, validation, test, near) = DataChecks.InRun(run, train, validation, test);
             var featurized = clock.Elapsed;
 
             // The share held out by the trainer (no validation split given) chooses; the user's validation split otherwise.
@@ -288,7 +324,13 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
                 : new TorchHeadFitter(run, backend!, warm);
             var first = fitter.Fit(fit, chooseOn.PlainOnly(), chosen: null, "main", progress, cancellationToken);
             var scored = chooseOn.Images.Count == 0 ? null : first.Probabilities(chooseOn);
-            return new FirstFit(run, fitter, first, split, train, chooseOn, test, scored, shape, fit.Images.Count) { FeaturizeTime = featurized, FitTime = clock.Elapsed - featurized };
+            // The labels are checked after the fit: the L-BFGS head's cross-validation gives the out-of-fold probabilities where it covered every image.
+            var checks = checkData is null ? null : DataChecks.Findings(run, options, run.Dataset.Source, checkData, near!, imagesChecked, train, first.OutOfFold, progress, cancellationToken,
+                skipLabels: first.Stopped || cancellationToken.IsCancellationRequested ? "training was stopped by the user" : null);
+            return new FirstFit(run, fitter, first, split, train, chooseOn, test, scored, shape, fit.Images.Count)
+            {
+                FeaturizeTime = featurized, FitTime = clock.Elapsed - featurized, DataChecks = checks,
+            };
         }
         catch
         {
@@ -340,7 +382,7 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
             // What the zip needs is in it now; the trained modules are no longer needed.
             final.Dispose();
             return new TrainedImageClassifier(run.Ml, assembled.Model, assembled.InputSchema, run.Dataset, ordered, metadata, release: assembled.Release,
-                afterSave: stopped ? null : () => Checkpointing.Remove(checkpoints));
+                afterSave: stopped ? null : () => Checkpointing.Remove(checkpoints)) { DataChecks = candidate.DataChecks };
         }
         catch
         {
@@ -485,6 +527,9 @@ internal sealed class FirstFit(TrainingRun run, IHeadFitter fitter, FittedHead f
 
     /// <summary>Time the first fit took, featurization aside.</summary>
     public TimeSpan FitTime { get; init; }
+
+    /// <summary>What the data checks found on this run's own views (fixed feature extraction); null where they ran before it, or not at all.</summary>
+    public DataCheckReport? DataChecks { get; init; }
 
     /// <summary>The report of the first fit on the images it chooses on.</summary>
     public Evaluation.ClassificationReport? ChoiceReport(string split) =>

@@ -79,6 +79,23 @@ public sealed record ImageClassifierTrainerOptions
     /// </summary>
     public double UnknownFalseAlarmRate { get; init; } = 0.05;
 
+    /// <summary>
+    /// What the data checks do with near-duplicates (cosine at or above <see cref="NearDuplicateThreshold"/>): false
+    /// (default) leaves them in and reports them; true uses each once, as exact copies always are: a copy of a training
+    /// image is left out of validation and test, a copy under another label after the first, each listed among the
+    /// skipped files with the reason. Likely label errors are only reported, never changed.
+    /// </summary>
+    public bool DropDuplicates { get; init; }
+
+    /// <summary>
+    /// The cosine of two images' L2-normalised pooled conv-base features at or above which they count as
+    /// near-duplicates. Default 0.92, measured on resnet18's features of caltech101_6 and hymenoptera (868 photos): all
+    /// re-encoded copies of a photo, 95 % of those resized to 60 % and 98 % of those cropped by 5 % a side score at or
+    /// above it, and 4 distinct photos have a neighbour there (two pairs of sunflowers on white), beside 6 pairs of real
+    /// copies in caltech101_6 (docs/console.md, Data checks).
+    /// </summary>
+    public double NearDuplicateThreshold { get; init; } = 0.92;
+
     /// <summary>Precision of the conv base: fp32 (default) or int8 (calibrated on training images; the saved model carries it). Feature extraction only.</summary>
     public ConvBasePrecision Precision { get; init; } = ConvBasePrecision.Fp32;
 
@@ -172,6 +189,9 @@ public sealed record ImageClassifierTrainerOptions
         Require(Featurizer.CacheLimitBytes >= 0, "Featurizer.CacheLimitBytes", "must be >= 0");
         Require(Featurizer.Shards.Count == 0 || Featurizer.UseCache, "Featurizer.Shards", "needs the cache (Featurizer.UseCache = true): shards are imported into it");
         Require(UnknownFalseAlarmRate is > 0 and < 0.5, "UnknownFalseAlarmRate", "must be above 0 and below 0.5");
+        Require(NearDuplicateThreshold is > 0 and <= 1, "NearDuplicateThreshold", "must be above 0 and at most 1");
+        if (task != TrainerTask.Train)
+            Require(!DropDuplicates, "DropDuplicates", $"does nothing for {(task == TrainerTask.Retrain ? "continued training (Retrain)" : "the learning-rate range test")}: the data checks run in Train; leave it at its default (false)");
         Require(Lbfgs.L2 is null or >= 0, "Lbfgs.L2", "must be >= 0");
         Require(Lbfgs.L1 >= 0, "Lbfgs.L1", "must be >= 0");
         Require(Lbfgs.Folds >= 2, "Lbfgs.Folds", "must be at least 2");

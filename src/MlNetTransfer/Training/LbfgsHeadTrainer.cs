@@ -61,6 +61,19 @@ internal sealed class LbfgsHeadTrainer(MLContext ml, LbfgsHeadOptions options)
         return new LbfgsHead(model, chosen, cv) { OutOfFold = outOfFold ? oof : null };
     }
 
+    /// <summary>
+    /// Out-of-fold probabilities of every image (the data checks' label check, where no head gave them): by the same
+    /// stratified cross-validation as <see cref="Train"/>, at <paramref name="l2"/>, else at the grid's lowest-log-loss L2.
+    /// </summary>
+    public (OutOfFoldPredictions Predictions, float L2) OutOfFold(IReadOnlyList<ImageViews> train, IReadOnlyList<string> classes, int featureLength, int seed,
+        float? l2, IProgress<ProgressEvent>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var grid = l2 is { } given ? [given] : options.L2Grid;
+        var (cv, predictions, folds) = CrossValidate(train, classes, featureLength, seed, grid, progress, cancellationToken);
+        int best = cv.Select((r, g) => (r, g)).OrderBy(p => p.r.LogLoss).ThenByDescending(p => p.r.Accuracy).First().g;
+        return (new OutOfFoldPredictions(train, predictions[best], folds), cv[best].L2);
+    }
+
     /// <summary>Class probabilities (score vectors, in key order) for feature vectors.</summary>
     public static float[][] Predict(MLContext ml, ITransformer predictor, IEnumerable<float[]> features, int featureLength, string anyLabel)
     {

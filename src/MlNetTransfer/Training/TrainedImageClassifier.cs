@@ -51,6 +51,9 @@ public sealed class TrainedImageClassifier : IDisposable
 
     public ModelMetadata Metadata { get; }
 
+    /// <summary>What the data checks found before training (duplicates, leakage, likely label errors); null for continued training.</summary>
+    public DataCheckReport? DataChecks { get; internal set; }
+
     public IReadOnlyList<string> Classes => Metadata.Classes;
 
     /// <summary>
@@ -69,6 +72,7 @@ public sealed class TrainedImageClassifier : IDisposable
                 metadata = Metadata,
                 reports = Reports.Select(r => r.ToDto()),
                 skipped = Dataset.Skipped.Select(s => new { path = s.Path, reason = s.Reason }),
+                dataChecks = DataChecks?.ToDto(),
             }, ModelMetadata.Json));
         return metricsPath;
     }
