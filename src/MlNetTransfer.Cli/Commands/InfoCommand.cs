@@ -78,6 +78,11 @@ public sealed class InfoCommand : Command<InfoSettings>
             : t.HeldOut > 0 ? $"{t.ImagesInModel} ({t.HeldOut} held out to choose, not trained on)" : t.ImagesInModel.ToString(CultureInfo.InvariantCulture));
         Row("seed", metadata.Training.Seed.ToString(CultureInfo.InvariantCulture));
         Row("options", string.Join(", ", metadata.Training.Options.Select(kv => $"{kv.Key}={kv.Value}")));
+        if (metadata.Lineage is { } lineage)
+            Row("lineage", string.Create(CultureInfo.InvariantCulture,
+                $"generation {lineage.Generation}, continued from {lineage.ParentFile} (SHA-256 {lineage.ParentSha256[..Math.Min(16, lineage.ParentSha256.Length)]}..., made {lineage.ParentCreatedUtc:u}, trained on {lineage.ParentData}: {string.Join(", ", lineage.ParentImagesPerSplit.Where(kv => kv.Value > 0).Select(kv => $"{kv.Key} {kv.Value}"))})"));
+        if (metadata.Promotion is { } promotion)
+            Row("compared with", $"{promotion.Previous}: {(promotion.NotWorse ? "" : "written with --force; ")}the new model is {promotion.Reason}");
         if (metadata.Calibration is { } c)
             Row("calibration", string.Create(CultureInfo.InvariantCulture,
                 $"temperature {c.Temperature:F3} folded into the head, fitted on {c.FittedOn} (their log-loss {c.LogLossBefore:F4} -> {c.LogLossAfter:F4})"));

@@ -34,6 +34,7 @@ public sealed class RetrainCommand : Command<RetrainSettings>
             ReportRenderer.Dataset(console, dataset, settings.Verbose);
         var progress = new ConsoleProgress(console, settings.Quiet);
         using var trained = progress.Run(() => new ImageClassifierTrainer(options).Retrain(settings.Model, dataset, progress, cancellationToken));
-        return TrainingOutput.Write(console, settings, trained, dataset.Skipped.Count);
+        // Continued training never ships a worse model unasked: it is compared with the model it continued.
+        return TrainingOutput.Write(console, settings, trained, dataset.Skipped.Count, settings.Model);
     }
 }

@@ -8,6 +8,10 @@ namespace MlNetTransfer.Cli.Commands;
 
 public sealed class TrainSettings : TrainingSettings
 {
+    [CommandOption("--compare-to <MODEL>")]
+    [Description("A model zip this one would replace: both are scored on the new model's held-out images, and the new one is written only when it is not worse beyond the noise (McNemar's exact test; the log-loss's paired bootstrap), unless --force.")]
+    public string? CompareTo { get; init; }
+
     [CommandArgument(0, "<data>")]
     [Description("Folder of labelled images (root/<label>/*.jpg, optionally under train/, val/, test/) or a CSV/TSV manifest (path,label[[,split]]).")]
     public string Data { get; init; } = "";
@@ -76,6 +80,6 @@ public sealed class TrainCommand : Command<TrainSettings>
             ReportRenderer.Dataset(console, dataset, settings.Verbose);
         var progress = new ConsoleProgress(console, settings.Quiet);
         using var trained = progress.Run(() => new ImageClassifierTrainer(options).Train(dataset, progress, cancellationToken));
-        return TrainingOutput.Write(console, settings, trained, dataset.Skipped.Count);
+        return TrainingOutput.Write(console, settings, trained, dataset.Skipped.Count, settings.CompareTo);
     }
 }

@@ -261,6 +261,10 @@ public abstract class TrainingSettings : RecipeSettings
     [DefaultValue("model.zip")]
     public string Out { get; init; } = "model.zip";
 
+    [CommandOption("--force")]
+    [Description("Write the model even where it is worse than the one it is compared with (retrain: the model continued; train: --compare-to).")]
+    public bool Force { get; init; }
+
     [CommandOption("-e|--epochs <N>")]
     [Description("fine-tune: epochs of block + head (early stopping may end sooner).")]
     [DefaultValue(10)]

@@ -7,8 +7,34 @@ namespace MlNetTransfer.Cli.Commands;
 /// <summary>What <c>train</c> and <c>retrain</c> write and print: the model (the library saves it atomically), the report, the consumption sample, the tables.</summary>
 internal static class TrainingOutput
 {
-    public static int Write(IAnsiConsole console, TrainingSettings settings, TrainedImageClassifier trained, int skippedBefore)
+    /// <summary>Exit code when the model is not written because it is worse than the one it was compared with.</summary>
+    public const int NotPromoted = 3;
+
+    public static int Write(IAnsiConsole console, TrainingSettings settings, TrainedImageClassifier trained, int skippedBefore, string? compareWith = null)
     {
+        if (compareWith is not null)
+        {
+            ModelPromotion? promotion = null;
+            string? cannot = null;
+            try
+            {
+                promotion = trained.CompareWith(compareWith);
+            }
+            catch (InvalidOperationException e)
+            {
+                cannot = e.Message;
+            }
+            if (promotion is not { NotWorse: true } && !settings.Force)
+            {
+                if (!settings.Quiet)
+                    ReportRenderer.Metrics(console, trained.Reports);
+                var why = promotion is null ? $"it cannot be compared with {compareWith}: {cannot}" : $"the new model is {promotion.Reason}";
+                console.MarkupLine($"[red]Not saved:[/] {SafeMarkup.Escape($"{why}. {Path.GetFullPath(settings.Out)} is left as it was; --force writes it anyway.")}");
+                return NotPromoted;
+            }
+            console.MarkupLine(SafeMarkup.Escape(promotion is null ? $"Not compared with {compareWith} ({cannot}); written because of --force."
+                : $"Compared with {compareWith}: the new model is {promotion.Reason}" + (promotion.NotWorse ? "." : "; written because of --force.")));
+        }
         var metricsPath = trained.Save(settings.Out);
         var dataset = trained.Dataset;
         var reportPath = Reporting.TrainingReportWriter.Write(settings.ReportDir ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(settings.Out))!, "report"),

@@ -164,6 +164,22 @@ public sealed record ModelMetadata
         public string? FittedOnSplit { get; init; }
     }
 
+    /// <summary>Where a continued model (retrain) came from; null for a model trained from the conv base.</summary>
+    public LineageInfo? Lineage { get; init; }
+
+    /// <summary>The comparison with the model this one was to replace (retrain, train --compare-to); null when none was made.</summary>
+    public Training.ModelPromotion? Promotion { get; init; }
+
+    /// <summary>The model a continued one was trained from.</summary>
+    /// <param name="ParentFile">Its file, as given.</param>
+    /// <param name="ParentSha256">SHA-256 of that file.</param>
+    /// <param name="ParentCreatedUtc">When it was made.</param>
+    /// <param name="ParentData">What it was trained on, and its images per split.</param>
+    /// <param name="ParentImagesPerSplit">Its images per split.</param>
+    /// <param name="Generation">1 for a model trained from the conv base, its parent's + 1 for a continued one.</param>
+    public sealed record LineageInfo(string ParentFile, string ParentSha256, DateTimeOffset ParentCreatedUtc, string ParentData,
+        IReadOnlyDictionary<string, int> ParentImagesPerSplit, int Generation);
+
     /// <summary>The novelty score the zip outputs beside <c>Score</c>; null when it has none.</summary>
     public NoveltyInfo? Novelty { get; init; }
 

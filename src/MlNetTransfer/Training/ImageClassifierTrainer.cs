@@ -167,7 +167,9 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
         progress?.Report(new DatasetLoaded(dataset));
         progress.Note($"continuing from {modelZip} ({metadata.Mode}, {metadata.Classes.Count} classes)");
         var source = new BaseSource(preset, () => composed, null, metadata.ConvBase.FeatureLength, metadata.ConvBase.ModelSha256);
-        return Run(dataset, source, effective, head, backend, warm, metadata, progress, cancellationToken);
+        var lineage = new ModelMetadata.LineageInfo(modelZip, FeaturizerGraphCache.FileHash(modelZip), metadata.CreatedUtc, metadata.Training.Data,
+            metadata.Training.ImagesPerSplit, (metadata.Lineage?.Generation ?? 1) + 1);
+        return Run(dataset, source, effective, head, backend, warm, metadata, progress, cancellationToken, annotate: m => m with { Lineage = lineage });
     }
 
     /// <summary>
@@ -284,10 +286,11 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
     }
 
     private TrainedImageClassifier Run(ImageDataset dataset, BaseSource source, ImageClassifierTrainerOptions options, HeadKind head, ITorchSharpBackend? backend,
-        HeadWeights? warm, ModelMetadata? previous, IProgress<ProgressEvent>? progress, CancellationToken cancellationToken, IReadOnlyList<DataFinding>? checkData = null)
+        HeadWeights? warm, ModelMetadata? previous, IProgress<ProgressEvent>? progress, CancellationToken cancellationToken, IReadOnlyList<DataFinding>? checkData = null,
+        Func<ModelMetadata, ModelMetadata>? annotate = null)
     {
         using var candidate = FitFirst(dataset, source, options, head, backend, warm, CandidateShape.Fixed, progress, cancellationToken, checkData);
-        return Complete(candidate, previous, progress, cancellationToken);
+        return Complete(candidate, previous, progress, cancellationToken, annotate);
     }
 
     /// <summary>

@@ -49,7 +49,7 @@ public sealed class TrainedImageClassifier : IDisposable
     /// <summary>Metrics of each held-out split (validation and/or test); the first is the reported one.</summary>
     public IReadOnlyList<ClassificationReport> Reports { get; }
 
-    public ModelMetadata Metadata { get; }
+    public ModelMetadata Metadata { get; private set; }
 
     /// <summary>What the data checks found before training (duplicates, leakage, likely label errors); null for continued training.</summary>
     public DataCheckReport? DataChecks { get; internal set; }
@@ -75,6 +75,22 @@ public sealed class TrainedImageClassifier : IDisposable
                 dataChecks = DataChecks?.ToDto(),
             }, ModelMetadata.Json));
         return metricsPath;
+    }
+
+    /// <summary>
+    /// This model against the one it would replace, on the held-out images of its first report that it did not train
+    /// on (the test split, or the validation split when nothing was refit on it), image by image with a paired test;
+    /// the result goes into the metadata (<see cref="ModelMetadata.Promotion"/>). Deciding whether to <see cref="Save"/>
+    /// over the old model is the caller's: <see cref="ModelPromotion.NotWorse"/>. Throws <see cref="InvalidOperationException"/>
+    /// when no reported split is held out from the saved model (a refit trained on it: give a test split).
+    /// </summary>
+    public ModelPromotion CompareWith(string previousModelZip)
+    {
+        var report = Reports.FirstOrDefault(r => r.OfSavedModel)
+                     ?? throw new InvalidOperationException("no reported images were held out from the saved model (a refit trained on the validation share): add a test split to compare it with another model on images neither trained on");
+        var promotion = ModelPromotion.Compare(previousModelZip, report, Classes);
+        Metadata = Metadata with { Promotion = promotion };
+        return promotion;
     }
 
     /// <summary><c>model.zip</c> -> <c>model.metrics.json</c>.</summary>
