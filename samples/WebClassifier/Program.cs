@@ -2,7 +2,8 @@
 // loads with the stock ML.NET packages alone (tests/StockConsumer proves it), but an upload is hostile input: the app
 // predicts through MlNetTransfer's ImageClassifierPool, so that each image meets the library's one reader, with the
 // same limits as training (the header is checked before any pixel is decoded, truncation is caught, EXIF orientation
-// is applied), and only as many images are decoded at once as there are engines.
+// is applied), and only as many images are decoded at once as there are engines. Uploads are read into memory (within
+// the size limit) and predicted from there: nothing is written to disk.
 //
 //   dotnet run --project samples/WebClassifier -- --model model.zip --urls http://127.0.0.1:5080
 //
@@ -43,7 +44,12 @@ if (!File.Exists(modelPath))
 if (string.IsNullOrEmpty(builder.Configuration["urls"]))
     builder.WebHost.UseUrls("http://127.0.0.1:5080");
 builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = Uploads.MaxRequestBytes);
-builder.Services.Configure<FormOptions>(form => form.MultipartBodyLengthLimit = Uploads.MaxRequestBytes);
+builder.Services.Configure<FormOptions>(form =>
+{
+    form.MultipartBodyLengthLimit = Uploads.MaxRequestBytes;
+    // ASP.NET Core buffers a form's files above 64 KB to temp files; here they stay in memory, within the limit above.
+    form.MemoryBufferThreshold = (int)Uploads.MaxRequestBytes;
+});
 
 ImageClassifierPool pool;
 try
@@ -84,12 +90,11 @@ try
 
     app.MapPost("/api/predict", async (HttpRequest request, ImageClassifierPool classifiers, ILogger<Program> log, CancellationToken cancellationToken) =>
     {
-        string? image = null;
         try
         {
-            image = await Uploads.SaveToTempFileAsync(request, cancellationToken);
-            var prediction = await classifiers.PredictAsync(image, cancellationToken);
-            // Not the library's record as is: its Path is the server's temp file.
+            var image = await Uploads.ReadImageAsync(request, cancellationToken);
+            var prediction = await classifiers.PredictAsync(image, "upload", cancellationToken);
+            // Not the library's record as is: its Path is only the name given above.
             return Results.Ok(new PredictionBody(prediction.Label, prediction.Probability, prediction.Scores));
         }
         catch (BadUploadException e)
@@ -103,11 +108,6 @@ try
             var sentence = $"The image was refused: {e.Reason.TrimEnd('.')}.";
             log.LogInformation("Rejected an upload: {Reason}", sentence);
             return Results.BadRequest(new ErrorBody(sentence));
-        }
-        finally
-        {
-            if (image is not null)
-                Uploads.TryDelete(image);
         }
     });
 

@@ -13,9 +13,9 @@ public sealed class BadUploadException(string message, Exception? inner = null, 
 
 /// <summary>
 /// Takes the image out of a request (multipart/form-data field <c>image</c>, or the raw body with an image/* content
-/// type), checks it is a JPEG, PNG or BMP of at most 20 MB by its first bytes (to answer a wrong file in the client's
-/// terms), and saves it to a temp file with the matching extension, because the classifier reads image files by path.
-/// A body that is cut short or malformed is a client error here, never a 500. The caller deletes the file.
+/// type), checks it is a JPEG, PNG or BMP by its first bytes (to answer a wrong file in the client's terms), and reads
+/// it into memory, never more than 20 MB, for the classifier's in-memory overload: nothing is written to disk.
+/// A body that is cut short or malformed is a client error here, never a 500.
 /// </summary>
 public static class Uploads
 {
@@ -40,8 +40,8 @@ public static class Uploads
 
     private const string CutMultipart = "The multipart/form-data body ends before its closing boundary.";
 
-    /// <summary>Saves the request's image to a new temp file and returns its path; throws <see cref="BadUploadException"/>.</summary>
-    public static async Task<string> SaveToTempFileAsync(HttpRequest request, CancellationToken cancellationToken)
+    /// <summary>The request's image, read into memory within <see cref="MaxImageBytes"/>; throws <see cref="BadUploadException"/>.</summary>
+    public static async Task<byte[]> ReadImageAsync(HttpRequest request, CancellationToken cancellationToken)
     {
         if (request.HasFormContentType)
         {
@@ -78,7 +78,7 @@ public static class Uploads
             if (file.Length > MaxImageBytes)
                 throw new BadUploadException(TooLarge);
             await using var stream = file.OpenReadStream();
-            return await CopyToTempFileAsync(stream, cancellationToken);
+            return await ReadToMemoryAsync(stream, file.Length, cancellationToken);
         }
 
         var contentType = request.ContentType;
@@ -90,7 +90,7 @@ public static class Uploads
             throw new BadUploadException(TooLarge);
         try
         {
-            return await CopyToTempFileAsync(request.Body, cancellationToken);
+            return await ReadToMemoryAsync(request.Body, request.ContentLength, cancellationToken);
         }
         catch (BadHttpRequestException e)
         {
@@ -107,39 +107,31 @@ public static class Uploads
         _ => new BadUploadException(UnreadableBody, e),
     };
 
-    private static async Task<string> CopyToTempFileAsync(Stream source, CancellationToken cancellationToken)
+    /// <summary>
+    /// The image's bytes: its first bytes say whether it is an image at all, then the rest is read, never past
+    /// <see cref="MaxImageBytes"/>. Memory grows with what arrives, not with what the client announced
+    /// (<paramref name="announced"/> sizes the first buffer, up to 1 MB): a body that promises 20 MB and stalls holds little.
+    /// </summary>
+    private static async Task<byte[]> ReadToMemoryAsync(Stream source, long? announced, CancellationToken cancellationToken)
     {
-        // The first bytes say what the file is; the temp file gets the matching extension.
         var buffer = new byte[81920];
-        int head = await source.ReadAtLeastAsync(buffer, 8, throwOnEndOfStream: false, cancellationToken);
-        if (head == 0)
+        // Enough of the start to name what a wrong file is (WebP and HEIC say so in bytes 4 to 12).
+        int read = await source.ReadAtLeastAsync(buffer, 16, throwOnEndOfStream: false, cancellationToken);
+        if (read == 0)
             throw new BadUploadException(Empty);
-        var extension = Sniff(buffer.AsSpan(0, head))
-            ?? throw new BadUploadException($"The file is not a JPEG, PNG or BMP image: its content is {Describe(buffer.AsSpan(0, Math.Min(head, 64)))}.");
+        if (Sniff(buffer.AsSpan(0, read)) is null)
+            throw new BadUploadException($"The file is not a JPEG, PNG or BMP image: its content is {Describe(buffer.AsSpan(0, Math.Min(read, 64)))}.");
 
-        var path = Path.Combine(Path.GetTempPath(), $"webclassifier-upload-{Guid.NewGuid():N}{extension}");
-        try
+        using var image = new MemoryStream((int)Math.Clamp(announced ?? 0, read, 1024 * 1024));
+        do
         {
-            long total = head;
-            await using (var target = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, useAsync: true))
-            {
-                await target.WriteAsync(buffer.AsMemory(0, head), cancellationToken);
-                int read;
-                while ((read = await source.ReadAsync(buffer, cancellationToken)) > 0)
-                {
-                    total += read;
-                    if (total > MaxImageBytes)
-                        throw new BadUploadException(TooLarge);
-                    await target.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
-                }
-            }
-            return path;
+            if (image.Length + read > MaxImageBytes)
+                throw new BadUploadException(TooLarge);
+            image.Write(buffer, 0, read);
         }
-        catch
-        {
-            TryDelete(path);
-            throw;
-        }
+        while ((read = await source.ReadAsync(buffer, cancellationToken)) > 0);
+        // The buffer itself where it is exactly full (no second copy of the image).
+        return image.Length == image.Capacity ? image.GetBuffer() : image.ToArray();
     }
 
     /// <summary>".jpg", ".png", ".bmp" from the magic bytes, or null.</summary>
@@ -161,19 +153,5 @@ public static class Uploads
             if (b < 9 || (b > 13 && b < 32 && b != 27))
                 return "unrecognised binary data";
         return "text";
-    }
-
-    public static void TryDelete(string path)
-    {
-        try
-        {
-            File.Delete(path);
-        }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
     }
 }

@@ -2,7 +2,8 @@ namespace MlNetTransfer.Reporting;
 
 /// <summary>
 /// A C# file written beside a trained model (as Model Builder does): how an app loads the zip and predicts with stock
-/// ML.NET, one thread (a PredictionEngine) and many (a pool of engines).
+/// ML.NET, one thread (a PredictionEngine) and many (a pool of engines), from a file path or from an image in memory
+/// (an <c>MLImage</c> or the file's bytes, handed to the zip's steps after its image loader).
 /// </summary>
 public static class ConsumptionSample
 {
@@ -39,14 +40,26 @@ public static class ConsumptionSample
             // How to use {{shownFile}} in your app (written by mlnet-transfer train).
             // Packages: Microsoft.ML 5.0.1, Microsoft.ML.ImageAnalytics 5.0.1, Microsoft.ML.OnnxTransformer 5.0.1,
             // Microsoft.ML.OnnxRuntime 1.31.1. Nothing of MlNetTransfer is needed. Copy {{shownFile}} next to your app.
+            // Orientation: ML.NET's image loader and MLImage.CreateFromStream ignore EXIF orientation (dotnet/machinelearning
+            // #6592) while training turned every photo upright by it, so give phone photos upright (or predict with
+            // MlNetTransfer's ImageClassifier, which turns them).
             using System.Collections.Concurrent;
             using Microsoft.ML;
             using Microsoft.ML.Data;
+            using Microsoft.ML.Transforms.Image;
 
             public class {{name}}Input
             {
                 /// <summary>Path of the image file (absolute, or relative to the working folder).</summary>
                 public string ImagePath { get; set; } = "";
+            }
+
+            /// <summary>An image already in memory, for the model's steps after its image loader (no file needed).</summary>
+            public class {{name}}ImageInput
+            {
+                /// <summary>The decoded image, upright, any size (the model resizes it). Named as the column the zip's image loader writes.</summary>
+                [ImageType(1, 1)]
+                public MLImage? Image { get; set; }
             }
 
             public class {{name}}Output
@@ -72,6 +85,9 @@ public static class ConsumptionSample
                     return (ml, model, ml.Model.CreatePredictionEngine<{{name}}Input, {{name}}Output>(model, schema));
                 });
 
+                private static readonly Lazy<PredictionEngine<{{name}}ImageInput, {{name}}Output>> InMemory = new(() =>
+                    Loaded.Value.Ml.Model.CreatePredictionEngine<{{name}}ImageInput, {{name}}Output>(AfterImageLoader(Loaded.Value.Model)));
+
                 public static string[] Classes
                 {
                     get
@@ -83,6 +99,28 @@ public static class ConsumptionSample
                 }
 
                 public static {{name}}Output Predict(string imagePath) => Loaded.Value.Engine.Predict(new {{name}}Input { ImagePath = imagePath });
+
+                /// <summary>An image in memory (e.g. MLImage.CreateFromStream, a camera frame), taken as is: give it upright.</summary>
+                public static {{name}}Output Predict(MLImage image) => InMemory.Value.Predict(new {{name}}ImageInput { Image = image });
+
+                /// <summary>An image file's bytes (an upload, a blob), decoded as ML.NET's loader decodes a file (EXIF orientation ignored).</summary>
+                public static {{name}}Output Predict(byte[] image)
+                {
+                    using var stream = new MemoryStream(image);
+                    using var decoded = MLImage.CreateFromStream(stream);
+                    return Predict(decoded);
+                }
+
+                /// <summary>The model's steps after its image loader: they take the decoded image the loader would have made.</summary>
+                public static ITransformer AfterImageLoader(ITransformer model)
+                {
+                    var steps = Flatten(model).ToList();
+                    int loader = steps.FindIndex(t => t is ImageLoadingTransformer);
+                    return new TransformerChain<ITransformer>(steps.Skip(loader + 1).ToArray());
+                }
+
+                private static IEnumerable<ITransformer> Flatten(ITransformer t) =>
+                    t is IEnumerable<ITransformer> chain ? chain.SelectMany(Flatten) : new[] { t };
             }
 
             /// <summary>Many threads (web apps, services): a pool of engines over one loaded model. Register it as a singleton.</summary>
@@ -93,8 +131,15 @@ public static class ConsumptionSample
                 private readonly DataViewSchema _schema;
                 private readonly ConcurrentBag<PredictionEngine<{{name}}Input, {{name}}Output>> _idle = new();
                 private readonly ConcurrentBag<PredictionEngine<{{name}}Input, {{name}}Output>> _all = new();
+                private readonly ITransformer _afterLoader;
+                private readonly ConcurrentBag<PredictionEngine<{{name}}ImageInput, {{name}}Output>> _idleInMemory = new();
+                private readonly ConcurrentBag<PredictionEngine<{{name}}ImageInput, {{name}}Output>> _allInMemory = new();
 
-                public {{name}}Pool(string modelPath = {{name}}.ModelPath) => _model = _ml.Model.Load(modelPath, out _schema);
+                public {{name}}Pool(string modelPath = {{name}}.ModelPath)
+                {
+                    _model = _ml.Model.Load(modelPath, out _schema);
+                    _afterLoader = {{name}}.AfterImageLoader(_model);
+                }
 
                 public {{name}}Output Predict(string imagePath)
                 {
@@ -107,10 +152,31 @@ public static class ConsumptionSample
                     finally { _idle.Add(engine); }
                 }
 
+                /// <summary>An image in memory, taken as is (give it upright), as {{name}}.Predict(MLImage).</summary>
+                public {{name}}Output Predict(MLImage image)
+                {
+                    if (!_idleInMemory.TryTake(out var engine))
+                    {
+                        engine = _ml.Model.CreatePredictionEngine<{{name}}ImageInput, {{name}}Output>(_afterLoader);
+                        _allInMemory.Add(engine);
+                    }
+                    try { return engine.Predict(new {{name}}ImageInput { Image = image }); }
+                    finally { _idleInMemory.Add(engine); }
+                }
+
+                /// <summary>An image file's bytes, as {{name}}.Predict(byte[]).</summary>
+                public {{name}}Output Predict(byte[] image)
+                {
+                    using var stream = new MemoryStream(image);
+                    using var decoded = MLImage.CreateFromStream(stream);
+                    return Predict(decoded);
+                }
+
                 // Disposing the model and engines lets ML.NET delete the ONNX file it unpacked to the temp folder.
                 public void Dispose()
                 {
                     foreach (var engine in _all) engine.Dispose();
+                    foreach (var engine in _allInMemory) engine.Dispose();
                     (_model as IDisposable)?.Dispose();
                 }
             }

@@ -99,16 +99,23 @@ internal static class ImageDecoder
 
     private const string NotRegular = "empty file (0 bytes), or not a regular file (a pipe or a device)";
 
-    private static string TooLarge(long length, ImageValidationOptions options) =>
-        FormattableString.Invariant($"file too large ({length / 1048576.0:0.#} MB, limit {options.MaxFileBytes / 1048576.0:0.#} MB, ImageChecks.MaxFileBytes)");
+    private static string TooLarge(long length, ImageValidationOptions options) => TooLarge("file", length, options);
+
+    /// <summary>The size limit's rejection; <paramref name="what"/> is "file", or "image" for one given in memory.</summary>
+    internal static string TooLarge(string what, long length, ImageValidationOptions options) =>
+        FormattableString.Invariant($"{what} too large ({length / 1048576.0:0.#} MB, limit {options.MaxFileBytes / 1048576.0:0.#} MB, ImageChecks.MaxFileBytes)");
 
     /// <summary>As <see cref="Decode(string, ImageValidationOptions)"/>, from bytes (the fuzz target). The decoder reads <paramref name="bytes"/> in place.</summary>
-    public static DecodedImage Decode(byte[] bytes, ImageValidationOptions options)
+    public static DecodedImage Decode(byte[] bytes, ImageValidationOptions options) => Decode(bytes, bytes.Length, options);
+
+    /// <summary>As <see cref="Decode(byte[], ImageValidationOptions)"/>, from the first <paramref name="length"/> bytes of <paramref name="bytes"/>.</summary>
+    public static DecodedImage Decode(byte[] bytes, int length, ImageValidationOptions options)
     {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, bytes.Length);
         var pin = GCHandle.Alloc(bytes, GCHandleType.Pinned);
         try
         {
-            return Decode(pin.AddrOfPinnedObject(), bytes.Length, options);
+            return Decode(pin.AddrOfPinnedObject(), length, options);
         }
         finally
         {
@@ -193,16 +200,23 @@ internal static class ImageDecoder
     {
         var info = codec.Info;
         var header = new ImageHeader(codec.EncodedFormat.ToString().ToLowerInvariant(), info.Width, info.Height, codec.EncodedOrigin);
-        if (header.Width <= 0 || header.Height <= 0)
-            return (header, "image header gives no size");
-        if (header.Pixels > options.MaxPixels)
-            return (header, FormattableString.Invariant($"too large: {header.Width}x{header.Height} = {header.Pixels / 1e6:0.#} megapixels, above the limit of {options.MaxPixels / 1e6:0.#} (ImageChecks.MaxPixels)"));
-        if (Math.Min(header.Width, header.Height) < options.MinSide)
-            return (header, $"too small: {header.Width}x{header.Height}, below {options.MinSide} pixels per side (ImageChecks.MinSide)");
-        double aspect = Math.Max(header.Width, header.Height) / (double)Math.Min(header.Width, header.Height);
+        return (header, CheckSize(header.Width, header.Height, options));
+    }
+
+    /// <summary>Why an image of this size breaks the limits, or null (the header's check, and an MLImage's, which has no header).</summary>
+    internal static string? CheckSize(int width, int height, ImageValidationOptions options)
+    {
+        if (width <= 0 || height <= 0)
+            return "image header gives no size";
+        long pixels = (long)width * height;
+        if (pixels > options.MaxPixels)
+            return FormattableString.Invariant($"too large: {width}x{height} = {pixels / 1e6:0.#} megapixels, above the limit of {options.MaxPixels / 1e6:0.#} (ImageChecks.MaxPixels)");
+        if (Math.Min(width, height) < options.MinSide)
+            return $"too small: {width}x{height}, below {options.MinSide} pixels per side (ImageChecks.MinSide)";
+        double aspect = Math.Max(width, height) / (double)Math.Min(width, height);
         if (aspect > options.MaxAspectRatio)
-            return (header, FormattableString.Invariant($"extreme aspect ratio {header.Width}x{header.Height} ({aspect:0.#}:1, limit {options.MaxAspectRatio:0.#}:1)"));
-        return (header, null);
+            return FormattableString.Invariant($"extreme aspect ratio {width}x{height} ({aspect:0.#}:1, limit {options.MaxAspectRatio:0.#}:1)");
+        return null;
     }
 
     /// <summary>A Skia codec reading memory in place (the caller keeps it alive and unmoved until this is disposed).</summary>

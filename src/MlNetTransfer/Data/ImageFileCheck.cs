@@ -45,9 +45,12 @@ internal static class ImageFileCheck
         {
             return $"cannot be read ({e.Message})";
         }
-        var format = Sniff(head[..read]);
-        return format is null ? $"not an image: content is {Describe(head[..read])}, not JPEG, PNG or BMP" : null;
+        return InspectContent(head[..read]);
     }
+
+    /// <summary>Why content starting with <paramref name="head"/> (its first 8 bytes or fewer) is not an image this tool reads, or null.</summary>
+    public static string? InspectContent(ReadOnlySpan<byte> head) =>
+        Sniff(head) is null ? $"not an image: content is {Describe(head)}, not JPEG, PNG or BMP" : null;
 
     /// <summary>"jpeg", "png", "bmp", or null from the first bytes.</summary>
     public static string? Sniff(ReadOnlySpan<byte> head)

@@ -9,6 +9,13 @@ namespace MlNetTransfer.Inference;
 public sealed record LabelScore(string Label, float Score);
 
 /// <summary>What the model said about one image: the best label and every class's probability, best first.</summary>
+/// <param name="Path">
+/// The image file's full path; for an image given in memory (bytes, a stream, an <see cref="MLImage"/>), the name the
+/// caller gave with it, as given, or <see cref="ImageClassifier.UnnamedImage"/> when none.
+/// </param>
+/// <param name="Label">The most probable class.</param>
+/// <param name="Probability">Its probability.</param>
+/// <param name="Scores">Every class and its probability, best first.</param>
 public sealed record ImagePrediction(string Path, string Label, float Probability, IReadOnlyList<LabelScore> Scores)
 {
     public IReadOnlyList<LabelScore> Top(int k) => Scores.Take(k).ToList();
@@ -28,7 +35,10 @@ public sealed record ImagePrediction(string Path, string Label, float Probabilit
 /// (PredictionEngine is not thread-safe); use one per thread or <see cref="ImageClassifierPool"/>.
 /// Images are read by <see cref="ImageDecoder"/>, as in training (limits checked first, truncation detected, EXIF
 /// orientation applied), and handed to the model's steps after its own image loader; a zip whose loader is not ours
-/// is fed file paths, after the same header checks. Disposing it deletes the ONNX files ML.NET unpacked to the temp folder.
+/// is fed file paths, after the same header checks. Images in memory (an upload, a camera frame, a blob) are predicted
+/// from their bytes, a stream or an <see cref="MLImage"/> without a file: bytes and streams are read exactly as a file
+/// is (the same limits and reasons, EXIF orientation applied), so they get exactly the file's answer.
+/// Disposing it deletes the ONNX files ML.NET unpacked to the temp folder.
 /// </summary>
 public sealed class ImageClassifier : IDisposable
 {
@@ -61,6 +71,9 @@ public sealed class ImageClassifier : IDisposable
         _validation = validation;
         UnknownThreshold = novelty ? package.Metadata?.Novelty?.Threshold : null;
     }
+
+    /// <summary>What <see cref="ImagePrediction.Path"/> and <see cref="ImageReadException.ImagePath"/> hold for an in-memory image given without a name.</summary>
+    public const string UnnamedImage = "(in-memory image)";
 
     public string ModelPath => _package.Path;
 
@@ -103,36 +116,103 @@ public sealed class ImageClassifier : IDisposable
         var full = Path.GetFullPath(imagePath);
         if (ImageFileCheck.Inspect(full) is { } reason)
             throw new ImageReadException(full, reason);
-        ModelOutput output;
         if (_imageEngine is not null)
+            return Predict(ImageDecoder.Decode(full, _validation), full);
+
+        // The zip's own loader decodes whatever size the header claims: the limits are checked here first.
+        var (bytes, unreadable) = ImageDecoder.ReadFile(full, _validation);
+        string? rejection;
+        using (bytes)
+            rejection = unreadable ?? ImageDecoder.ReadHeader(bytes!, _validation).Rejection;
+        if (rejection is not null)
+            throw new ImageReadException(full, rejection);
+        ModelOutput output;
+        try
         {
-            var decoded = ImageDecoder.Decode(full, _validation);
-            if (decoded.Image is null)
-                throw new ImageReadException(full, decoded.Rejection ?? "cannot be decoded");
-            using (decoded.Image)
-                output = _imageEngine.Predict(new DecodedInput { Image = decoded.Image });
+            output = _engine.Predict(new ModelInput { ImagePath = full });
         }
-        else
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException)
         {
-            // The zip's own loader decodes whatever size the header claims: the limits are checked here first.
-            var (bytes, unreadable) = ImageDecoder.ReadFile(full, _validation);
-            string? rejection;
-            using (bytes)
-                rejection = unreadable ?? ImageDecoder.ReadHeader(bytes!, _validation).Rejection;
-            if (rejection is not null)
-                throw new ImageReadException(full, rejection);
-            try
-            {
-                output = _engine.Predict(new ModelInput { ImagePath = full });
-            }
-            catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException)
-            {
-                throw new ImageReadException(full, "cannot be decoded as an image", e);
-            }
+            throw new ImageReadException(full, "cannot be decoded as an image", e);
         }
+        return ToPrediction(output, full);
+    }
+
+    /// <summary>
+    /// Predicts an image file's content held in memory (an upload, a blob), read exactly as the file would be: the same
+    /// limits (<see cref="ImageValidationOptions.MaxFileBytes"/> included), the same reasons, EXIF orientation applied.
+    /// </summary>
+    /// <param name="image">The encoded image: JPEG, PNG or BMP.</param>
+    /// <param name="name">What to call it in errors and in <see cref="ImagePrediction.Path"/> (a file name, an upload's
+    /// name); default <see cref="UnnamedImage"/>.</param>
+    /// <exception cref="ImageReadException">The image cannot be used; its <see cref="ImageReadException.Reason"/> says why.</exception>
+    /// <exception cref="NotSupportedException">The model's image loader is not MlNetTransfer's (<see cref="PredictsInMemory"/> is false).</exception>
+    public ImagePrediction Predict(byte[] image, string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        var label = name ?? UnnamedImage;
+        RequireInMemory(label);
+        return Predict(InMemoryImage.Decode(image, _validation), label);
+    }
+
+    /// <summary>
+    /// As <see cref="Predict(byte[], string?)"/>, from a stream read from its position to its end on this thread. It is
+    /// never read past <see cref="ImageValidationOptions.MaxFileBytes"/>: a longer one is refused (a seekable one unread),
+    /// so memory stays bounded whatever the stream sends. The stream is not disposed.
+    /// </summary>
+    public ImagePrediction Predict(Stream image, string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        if (!image.CanRead)
+            throw new ArgumentException("The stream cannot be read (it is closed or write-only).", nameof(image));
+        var label = name ?? UnnamedImage;
+        RequireInMemory(label);
+        return Predict(InMemoryImage.Decode(image, _validation), label);
+    }
+
+    /// <summary>
+    /// Predicts an image the app decoded itself (e.g. <c>MLImage.CreateFromStream</c>, a camera frame), taken as is: its
+    /// size is checked against the limits, but no EXIF is known for it, so it is not turned. Give it upright (or pass the
+    /// encoded bytes instead, which are turned by their EXIF orientation). The image is not disposed.
+    /// </summary>
+    /// <param name="image">The decoded image, upright.</param>
+    /// <param name="name">What to call it in errors and in <see cref="ImagePrediction.Path"/>; default <see cref="UnnamedImage"/>.</param>
+    public ImagePrediction Predict(MLImage image, string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        var label = name ?? UnnamedImage;
+        RequireInMemory(label);
+        if (InMemoryImage.Check(image, _validation) is { } reason)
+            throw new ImageReadException(label, reason);
+        return ToPrediction(_imageEngine!.Predict(new DecodedInput { Image = image }), label);
+    }
+
+    /// <summary>
+    /// The model takes in-memory images: its image loader is MlNetTransfer's (every zip this library saves), so a decoded
+    /// image can be handed to the steps after it. False for a zip of other tools whose loader writes a column of its own.
+    /// </summary>
+    public bool PredictsInMemory => _imageEngine is not null;
+
+    private void RequireInMemory(string name)
+    {
+        if (_imageEngine is null)
+            throw new NotSupportedException($"'{_package.Path}': its image loader does not write the '{Featurization.ImagePixelsPipeline.ImageColumn}' column that MlNetTransfer's models have, so the image '{name}' cannot be given in memory; predict from a file path.");
+    }
+
+    /// <summary>A decoded image (disposed here) through the steps after the model's loader, or the rejection as an exception.</summary>
+    private ImagePrediction Predict(DecodedImage decoded, string name)
+    {
+        if (decoded.Image is null)
+            throw new ImageReadException(name, decoded.Rejection ?? "cannot be decoded");
+        using (decoded.Image)
+            return ToPrediction(_imageEngine!.Predict(new DecodedInput { Image = decoded.Image }), name);
+    }
+
+    private ImagePrediction ToPrediction(ModelOutput output, string path)
+    {
         var scores = output.Score.Select((s, i) => new LabelScore(Classes[i], s)).OrderByDescending(s => s.Score).ThenBy(s => s.Label, StringComparer.Ordinal).ToList();
         var novelty = output.NoveltyScore;
-        return new ImagePrediction(full, output.PredictedLabel, scores[0].Score, scores)
+        return new ImagePrediction(path, output.PredictedLabel, scores[0].Score, scores)
         {
             Novelty = novelty,
             IsUnknown = novelty is { } n && UnknownThreshold is { } t && n > t,
@@ -204,6 +284,7 @@ public sealed class ImageClassifier : IDisposable
 public sealed class ImageReadException(string path, string reason, Exception? inner = null)
     : Exception($"{path}: {reason}", inner)
 {
+    /// <summary>The file's full path, or for an in-memory image the name given with it (<see cref="ImageClassifier.UnnamedImage"/> when none).</summary>
     public string ImagePath { get; } = path;
     public string Reason { get; } = reason;
 }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Microsoft.ML.Data;
 using MlNetTransfer.Data;
 
 namespace MlNetTransfer.Inference;
@@ -8,7 +9,8 @@ namespace MlNetTransfer.Inference;
 /// one, predicts, and gives it back. The model is loaded once; each copy has its own prediction engines over the one
 /// ONNX Runtime session, so more copies cost little memory. At most <c>maxSize</c> predictions run at once, so at most
 /// that many images are being decoded; more callers wait their turn. Every copy reads images through the same checks
-/// as training (<c>validation</c>): a file whose header breaks a limit is refused before it is decoded.
+/// as training (<c>validation</c>): a file whose header breaks a limit is refused before it is decoded. Images in memory
+/// (bytes, a stream, an <see cref="MLImage"/>) are predicted as <see cref="ImageClassifier"/> predicts them.
 /// </summary>
 /// <param name="modelPath">The model zip.</param>
 /// <param name="maxSize">The most copies (engine sets over the one model), and so the most predictions at once; default the number of cores.</param>
@@ -51,12 +53,50 @@ public sealed class ImageClassifierPool(string modelPath, int? maxSize = null, I
     }
 
     /// <summary>Predicts one image, waiting for a free copy. Throws <see cref="ImageReadException"/> if it cannot be read.</summary>
-    public ImagePrediction Predict(string imagePath)
+    public ImagePrediction Predict(string imagePath) => Run(c => c.Predict(imagePath));
+
+    /// <summary>As <see cref="ImageClassifier.Predict(byte[], string?)"/> (an image file's bytes, EXIF orientation applied), waiting for a free copy.</summary>
+    public ImagePrediction Predict(byte[] image, string? name = null) => Run(c => c.Predict(image, name));
+
+    /// <summary>
+    /// As <see cref="ImageClassifier.Predict(Stream, string?)"/>, waiting for a free copy: the stream is read once a copy
+    /// is free, so at most as many streams are read into memory at once as there are copies.
+    /// </summary>
+    public ImagePrediction Predict(Stream image, string? name = null) => Run(c => c.Predict(image, name));
+
+    /// <summary>As <see cref="ImageClassifier.Predict(MLImage, string?)"/> (taken as is: no EXIF is known for it), waiting for a free copy.</summary>
+    public ImagePrediction Predict(MLImage image, string? name = null) => Run(c => c.Predict(image, name));
+
+    /// <summary>
+    /// As <see cref="Predict(string)"/>, but the wait for a free copy is asynchronous and ends with
+    /// <see cref="OperationCanceledException"/> when <paramref name="cancellationToken"/> is cancelled (a server's
+    /// request aborted); the prediction itself runs on the calling thread once a copy is free.
+    /// </summary>
+    public Task<ImagePrediction> PredictAsync(string imagePath, CancellationToken cancellationToken = default) =>
+        RunAsync(c => c.Predict(imagePath), cancellationToken);
+
+    /// <summary>As <see cref="Predict(byte[], string?)"/>, with the wait for a free copy asynchronous and cancellable (<see cref="PredictAsync(string, CancellationToken)"/>).</summary>
+    public Task<ImagePrediction> PredictAsync(byte[] image, string? name = null, CancellationToken cancellationToken = default) =>
+        RunAsync(c => c.Predict(image, name), cancellationToken);
+
+    /// <summary>
+    /// As <see cref="Predict(Stream, string?)"/>, with the wait for a free copy asynchronous and cancellable; the stream is
+    /// then read synchronously, so a network stream is best buffered first (an upload read into a byte array within its limit).
+    /// </summary>
+    public Task<ImagePrediction> PredictAsync(Stream image, string? name = null, CancellationToken cancellationToken = default) =>
+        RunAsync(c => c.Predict(image, name), cancellationToken);
+
+    /// <summary>As <see cref="Predict(MLImage, string?)"/>, with the wait for a free copy asynchronous and cancellable.</summary>
+    public Task<ImagePrediction> PredictAsync(MLImage image, string? name = null, CancellationToken cancellationToken = default) =>
+        RunAsync(c => c.Predict(image, name), cancellationToken);
+
+    /// <summary>Waits for a slot, then predicts on an idle copy.</summary>
+    private ImagePrediction Run(Func<ImageClassifier, ImagePrediction> predict)
     {
         _slots.Wait();
         try
         {
-            return Use(c => c.Predict(imagePath));
+            return Use(predict);
         }
         finally
         {
@@ -64,17 +104,12 @@ public sealed class ImageClassifierPool(string modelPath, int? maxSize = null, I
         }
     }
 
-    /// <summary>
-    /// As <see cref="Predict"/>, but the wait for a free copy is asynchronous and ends with
-    /// <see cref="OperationCanceledException"/> when <paramref name="cancellationToken"/> is cancelled (a server's
-    /// request aborted); the prediction itself runs on the calling thread once a copy is free.
-    /// </summary>
-    public async Task<ImagePrediction> PredictAsync(string imagePath, CancellationToken cancellationToken = default)
+    private async Task<ImagePrediction> RunAsync(Func<ImageClassifier, ImagePrediction> predict, CancellationToken cancellationToken)
     {
         await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            return Use(c => c.Predict(imagePath));
+            return Use(predict);
         }
         finally
         {
