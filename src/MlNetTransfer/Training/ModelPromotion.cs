@@ -58,7 +58,7 @@ public sealed record ModelPromotion(string Previous, string Split, int Images, d
         bool lossWorse = c.LogLossGainInterval.High < 0;
         string P(double v) => (100 * v).ToString("+0.0;-0.0;0.0", System.Globalization.CultureInfo.InvariantCulture);
         string figures = string.Create(System.Globalization.CultureInfo.InvariantCulture,
-            $"on {c.Images} {report.Split} images the new model's accuracy is {P(c.AccuracyGain)} points (95 % paired bootstrap {P(c.AccuracyGainInterval.Low)} to {P(c.AccuracyGainInterval.High)}; {c.OnlySecondRight} images only it gets right, {c.OnlyFirstRight} only the old one, McNemar p = {c.McNemarP:0.####}) and its log-loss {-c.LogLossGain:+0.0000;-0.0000;0.0000} ({-c.LogLossGainInterval.High:+0.0000;-0.0000;0.0000} to {-c.LogLossGainInterval.Low:+0.0000;-0.0000;0.0000})");
+            $"on {c.Images} {report.Split} images the new model's accuracy is {P(c.AccuracyGain)} points (95 % paired bootstrap {P(c.AccuracyGainInterval.Low)} to {P(c.AccuracyGainInterval.High)}; {c.OnlySecondRight} images only it gets right, {c.OnlyFirstRight} only the old one, McNemar p {(c.McNemarP < 1e-4 ? "< 0.0001" : $"= {c.McNemarP:0.####}")}) and its log-loss {-c.LogLossGain:+0.0000;-0.0000;0.0000} ({-c.LogLossGainInterval.High:+0.0000;-0.0000;0.0000} to {-c.LogLossGainInterval.Low:+0.0000;-0.0000;0.0000})");
         string reason = accuracyWorse ? $"worse: {figures}; the old model is more accurate beyond the noise"
             : lossWorse ? $"worse: {figures}; its probabilities are worse beyond the noise (log-loss)"
             : $"not worse: {figures}";
