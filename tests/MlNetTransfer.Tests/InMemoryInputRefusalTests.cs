@@ -140,20 +140,12 @@ public sealed class InMemoryInputRefusalTests : IClassFixture<InMemoryInputRefus
     public void AZipWhoseLoaderIsNotOursTakesFilesOnlyAndSaysSo()
     {
         using var temp = new TestData.TempFolder();
-        var ml = new MLContext(seed: 1);
-        var rows = TestData.FashionSubset(2, 4, 1).Train.Select(i => new PathAndLabel { ImagePath = i.Path, Label = i.Label }).ToList();
-        var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(ml.Data.LoadFromEnumerable(rows)).Transform(ml.Data.LoadFromEnumerable(rows));
-        var pipeline = ml.Transforms.LoadImages("Picture", imageFolder: null, inputColumnName: "ImagePath")
-            .Append(ml.Transforms.ResizeImages("Small", 8, 8, "Picture"))
-            .Append(ml.Transforms.ExtractPixels("Features", "Small"))
-            .Append(ml.MulticlassClassification.Trainers.SdcaMaximumEntropy(maximumNumberOfIterations: 5))
-            .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
         var zip = temp.File("plain.zip");
-        ml.Model.Save(pipeline.Fit(data), ml.Data.LoadFromEnumerable(rows.Select(r => new PathOnly { ImagePath = r.ImagePath })).Schema, zip);
+        var rows = PlainMlNetZip.Write(zip);
 
         using var classifier = ImageClassifier.Load(zip);
         Assert.False(classifier.PredictsInMemory);
-        var e = Assert.Throws<NotSupportedException>(() => classifier.Predict(File.ReadAllBytes(rows[0].ImagePath), "upload.png"));
+        var e = Assert.Throws<NotSupportedException>(() => classifier.Predict(File.ReadAllBytes(rows[0].Path), "upload.png"));
         Assert.Contains(zip, e.Message);
         Assert.Contains("upload.png", e.Message);
         Assert.Contains("predict from a file path", e.Message);
@@ -180,16 +172,5 @@ public sealed class InMemoryInputRefusalTests : IClassFixture<InMemoryInputRefus
         public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
         public override void SetLength(long value) => throw new NotSupportedException();
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    }
-
-    private sealed class PathOnly
-    {
-        public string ImagePath { get; set; } = "";
-    }
-
-    private sealed class PathAndLabel
-    {
-        public string ImagePath { get; set; } = "";
-        public string Label { get; set; } = "";
     }
 }
