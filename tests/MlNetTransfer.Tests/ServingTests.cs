@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using Microsoft.ML;
 using MlNetTransfer.Backbones;
 using MlNetTransfer.Inference;
 using MlNetTransfer.Tests.Fixtures;
