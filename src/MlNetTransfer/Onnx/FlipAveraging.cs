@@ -48,11 +48,16 @@ internal static class FlipAveraging
         graph.Node.Insert(0, OnnxGraph.Node("Gather", Mirrored, [FeaturizerGraphBuilder.PixelsTensor, MirrorIndex], [Mirrored], OnnxGraph.Int("axis", 3)));
         graph.Node.Insert(1, OnnxGraph.Node("Concat", Pair, [FeaturizerGraphBuilder.PixelsTensor, Mirrored], [Pair], OnnxGraph.Int("axis", 0)));
 
-        long opset = wrapped.OpsetImport.FirstOrDefault(o => o.Domain is "" or "ai.onnx")?.Version ?? 1;
-        var split = OnnxGraph.Node("Split", Prefix + "split", [Both], [Prefix + "as_is", Prefix + "as_mirrored"], OnnxGraph.Int("axis", 0));
-        if (opset >= 18)
-            split.Attribute.Add(OnnxGraph.Int("num_outputs", 2));
-        graph.Node.Add(split);
+        long opset = OnnxGraph.DefaultOpset(wrapped);
+        // The pair back into its halves (opset 18 made Split name its number of outputs).
+        void SplitInTwo(string name, string input, string first, string second)
+        {
+            var split = OnnxGraph.Node("Split", name, [input], [first, second], OnnxGraph.Int("axis", 0));
+            if (opset >= 18)
+                split.Attribute.Add(OnnxGraph.Int("num_outputs", 2));
+            graph.Node.Add(split);
+        }
+        SplitInTwo(Prefix + "split", Both, Prefix + "as_is", Prefix + "as_mirrored");
         graph.Node.Add(OnnxGraph.Node("Add", Prefix + "sum", [Prefix + "as_is", Prefix + "as_mirrored"], [Prefix + "sum"]));
         graph.Node.Add(OnnxGraph.Node("Mul", Prefix + "mean", [Prefix + "sum", Half], [FeaturizerGraphBuilder.FeaturesTensor]));
 
@@ -60,10 +65,7 @@ internal static class FlipAveraging
         if (graph.Node.SingleOrDefault(n => n.Output.Contains(NoveltyGraph.NoveltyTensor)) is { } novelty)
         {
             novelty.Output[novelty.Output.IndexOf(NoveltyGraph.NoveltyTensor)] = NoveltyOfBoth;
-            var splitNovelty = OnnxGraph.Node("Split", Prefix + "novelty_split", [NoveltyOfBoth], [Prefix + "novelty_as_is", Prefix + "novelty_mirrored"], OnnxGraph.Int("axis", 0));
-            if (opset >= 18)
-                splitNovelty.Attribute.Add(OnnxGraph.Int("num_outputs", 2));
-            graph.Node.Add(splitNovelty);
+            SplitInTwo(Prefix + "novelty_split", NoveltyOfBoth, Prefix + "novelty_as_is", Prefix + "novelty_mirrored");
             graph.Node.Add(OnnxGraph.Node("Identity", Prefix + "novelty", [Prefix + "novelty_as_is"], [NoveltyGraph.NoveltyTensor]));
         }
         return wrapped;

@@ -41,7 +41,7 @@ internal static class NoveltyGraph
             graph.Node.Add(OnnxGraph.Node("Identity", Prefix + "features", [PooledTensor], [FeaturizerGraphBuilder.FeaturesTensor]));
             pooled = PooledTensor;
         }
-        long opset = copy.OpsetImport.FirstOrDefault(o => o.Domain is "" or "ai.onnx")?.Version ?? 1;
+        long opset = OnnxGraph.DefaultOpset(copy);
         int p = scorer.Length, k = scorer.WhitenedMeans.Length;
         var known = Enumerable.Range(0, k).Where(c => scorer.WhitenedMeans[c].Length > 0).ToList();
 

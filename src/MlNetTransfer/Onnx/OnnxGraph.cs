@@ -141,6 +141,9 @@ internal static class OnnxGraph
         return cut;
     }
 
+    /// <summary>The version of the default (ai.onnx) operator set the model imports; 1 when it names none.</summary>
+    public static long DefaultOpset(ModelProto model) => model.OpsetImport.FirstOrDefault(o => o.Domain is "" or "ai.onnx")?.Version ?? 1;
+
     /// <summary>Writes the model to a temp file beside <paramref name="path"/>, then renames it into place.</summary>
     public static void Save(ModelProto model, string path) =>
         IO.AtomicFile.Write(path, stream => model.WriteTo(stream));
