@@ -74,16 +74,10 @@ public static class CalibrationError
     {
         if (images.Count == 0)
             return 0;
+        // Each bin keeps its images and their confidence (as Bins counts them); only which are right is drawn.
+        var observed = Bins(images, bins);
         var random = new Random(seed);
         var errors = new double[resamples];
-        var count = new int[bins];
-        var confidence = new double[bins];
-        foreach (var image in images)
-        {
-            int b = Bin(image.PredictedProbability, bins);
-            count[b]++;
-            confidence[b] += image.PredictedProbability;
-        }
         var right = new int[bins];
         for (int r = 0; r < resamples; r++)
         {
@@ -93,8 +87,8 @@ public static class CalibrationError
                     right[Bin(image.PredictedProbability, bins)]++;
             double e = 0;
             for (int b = 0; b < bins; b++)
-                if (count[b] > 0)
-                    e += Math.Abs(right[b] - confidence[b]);
+                if (observed[b].Count > 0)
+                    e += Math.Abs(right[b] - observed[b].Count * observed[b].Confidence);
             errors[r] = e / images.Count;
         }
         Array.Sort(errors);
