@@ -51,17 +51,20 @@ public sealed class ImageClassifier : IDisposable
     private readonly Engine<DecodedInput>? _imageEngine;
     private readonly ImageValidationOptions _validation;
 
-    private ImageClassifier(MLContext ml, ModelPackage package, ITransformer? afterLoader, bool ownsModel, ImageValidationOptions validation)
+    // Whether the model outputs a Novelty column: read from its output schema once, at Load.
+    private readonly bool _hasNovelty;
+
+    private ImageClassifier(MLContext ml, ModelPackage package, ITransformer? afterLoader, bool hasNovelty, bool ownsModel, ImageValidationOptions validation)
     {
         _ml = ml;
         _package = package;
         _afterLoader = afterLoader;
+        _hasNovelty = hasNovelty;
         _ownsModel = ownsModel;
-        bool novelty = package.Model.GetOutputSchema(package.InputSchema).GetColumnOrNull(Onnx.NoveltyGraph.NoveltyTensor) is not null;
-        _engine = Engine<ModelInput>.Create(ml, package.Model, package.InputSchema, novelty);
+        _engine = Engine<ModelInput>.Create(ml, package.Model, package.InputSchema, hasNovelty);
         try
         {
-            _imageEngine = afterLoader is null ? null : Engine<DecodedInput>.Create(ml, afterLoader, null, novelty);
+            _imageEngine = afterLoader is null ? null : Engine<DecodedInput>.Create(ml, afterLoader, null, hasNovelty);
         }
         catch
         {
@@ -69,7 +72,7 @@ public sealed class ImageClassifier : IDisposable
             throw;
         }
         _validation = validation;
-        UnknownThreshold = novelty ? package.Metadata?.Novelty?.Threshold : null;
+        UnknownThreshold = hasNovelty ? package.Metadata?.Novelty?.Threshold : null;
     }
 
     /// <summary>What <see cref="ImagePrediction.Path"/> and <see cref="ImageReadException.ImagePath"/> hold for an in-memory image given without a name.</summary>
@@ -101,7 +104,8 @@ public sealed class ImageClassifier : IDisposable
         try
         {
             var output = package.Model.GetOutputSchema(package.InputSchema);
-            return new ImageClassifier(ml, package, AfterImageLoader(package.Model, output), ownsModel: true, validation ?? new ImageValidationOptions());
+            return new ImageClassifier(ml, package, AfterImageLoader(package.Model, output), output.GetColumnOrNull(Onnx.NoveltyGraph.NoveltyTensor) is not null,
+                ownsModel: true, validation ?? new ImageValidationOptions());
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -225,7 +229,7 @@ public sealed class ImageClassifier : IDisposable
     /// (they share one MLContext), and dispose them before this one, which owns the model.
     /// </summary>
     internal ImageClassifier ShareModel() =>
-        new(_ml, _package, _afterLoader, ownsModel: false, _validation) { UnknownThreshold = UnknownThreshold };
+        new(_ml, _package, _afterLoader, _hasNovelty, ownsModel: false, _validation) { UnknownThreshold = UnknownThreshold };
 
     public void Dispose()
     {
