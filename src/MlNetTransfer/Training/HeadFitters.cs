@@ -122,7 +122,7 @@ internal sealed class LbfgsHeadFitter(TrainingRun run, LbfgsHeadOptions options)
                 predictor = MaxEntHead.Create(run.Ml, MaxEntHead.Scale(w, Temperature), MaxEntHead.Scale(b, Temperature), run.Dataset.Classes);
             }
             if (run.Options.TestTimeFlip || Novelty is not null)
-                return ModelAssembler.AssembleWithOwnGraph(run, OnnxGraph.Load(graph.Path), graph.FeatureLength, predictor, Novelty, run.Options.TestTimeFlip);
+                return ModelAssembler.AssembleWithOwnGraph(run, run.Source.Composed, graph.FeatureLength, predictor, Novelty, run.Options.TestTimeFlip);
             var (model, schema) = ModelAssembler.Assemble(run.Ml, graph, predictor);
             return (model, schema, null);
         }
