@@ -73,11 +73,14 @@ public sealed class WebSampleTests : IClassFixture<WebSampleTests.ServedModel>
     [Fact]
     public async Task ServesHealthInfoAndAPageWithoutExternalResources()
     {
-        Assert.Equal("ok", await _served.Http.GetStringAsync("health"));
+        Assert.Equal("Healthy", await _served.Http.GetStringAsync("health"));
 
         using var info = JsonDocument.Parse(await _served.Http.GetStringAsync("api/info"));
         Assert.Equal("model.zip", info.RootElement.GetProperty("model").GetString());
         Assert.Equal(_served.Classes, info.RootElement.GetProperty("classes").EnumerateArray().Select(c => c.GetString()!));
+        Assert.Equal(1, info.RootElement.GetProperty("generation").GetInt32());
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(_served.ZipPath))),
+            info.RootElement.GetProperty("sha256").GetString());
 
         using var page = await _served.Http.GetAsync("");
         Assert.Equal(HttpStatusCode.OK, page.StatusCode);
@@ -218,7 +221,7 @@ public sealed class WebSampleTests : IClassFixture<WebSampleTests.ServedModel>
         using var response = await http.PostAsync("api/predict", Form(BadImages.HeaderBombPng(30000), "bomb.png"));
         var error = await ReadErrorAsync(response, "the 30000x30000 PNG header");
         Assert.True(error.Contains("30000x30000") && error.Contains("megapixels") && error.Contains("limit of 50"), $"'{error}' does not name the size and the limit");
-        Assert.Equal("ok", await http.GetStringAsync("health"));
+        Assert.Equal("Healthy", await http.GetStringAsync("health"));
     }
 
     [Fact]
@@ -241,7 +244,7 @@ public sealed class WebSampleTests : IClassFixture<WebSampleTests.ServedModel>
         })));
         foreach (var (name, error) in errors)
             Assert.True(error.Contains("megapixels") && error.Contains("limit"), $"{name}: '{error}' does not name the limit");
-        Assert.Equal("ok", await http.GetStringAsync("health"));
+        Assert.Equal("Healthy", await http.GetStringAsync("health"));
         AssertSameAnswer(_served.Expected[_served.TestImages[0]], await PostFormAsync(_served.TestImages[0]), _served.TestImages[0]);
         AssertNoUploadLeftBehind();
     }
@@ -266,7 +269,7 @@ public sealed class WebSampleTests : IClassFixture<WebSampleTests.ServedModel>
             var error = await ReadErrorAsync(response, name);
             Assert.True(error.Contains("multipart", StringComparison.OrdinalIgnoreCase), $"{name}: '{error}'");
         }
-        Assert.Equal("ok", await _served.Http.GetStringAsync("health"));
+        Assert.Equal("Healthy", await _served.Http.GetStringAsync("health"));
         AssertNoUploadLeftBehind();
     }
 
@@ -290,7 +293,7 @@ public sealed class WebSampleTests : IClassFixture<WebSampleTests.ServedModel>
             // A client that closed its side may find the connection closed without an answer; any answer is a client error.
             Assert.True(status is 400 or 408 || (halfClose && status is null), $"{name}: {(status is null ? "no answer" : $"HTTP {status}")}\n{text}");
         }
-        Assert.Equal("ok", await _served.Http.GetStringAsync("health"));
+        Assert.Equal("Healthy", await _served.Http.GetStringAsync("health"));
         AssertSameAnswer(_served.Expected[_served.TestImages[0]], await PostFormAsync(_served.TestImages[0]), _served.TestImages[0]);
         AssertNoUploadLeftBehind();
         Assert.DoesNotContain("An unhandled exception", _served.Server.Output);

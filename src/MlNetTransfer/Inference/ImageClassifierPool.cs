@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.ObjectPool;
 using Microsoft.ML.Data;
 using MlNetTransfer.Data;
 
@@ -7,7 +8,8 @@ namespace MlNetTransfer.Inference;
 /// <summary>
 /// A pool of <see cref="ImageClassifier"/>s for multi-threaded use (PredictionEngine is not thread-safe): a thread takes
 /// one, predicts, and gives it back. The model is loaded once; each copy has its own prediction engines over the one
-/// ONNX Runtime session, so more copies cost little memory. At most <c>maxSize</c> predictions run at once, so at most
+/// ONNX Runtime session, so more copies cost little memory (the idle ones are kept by Microsoft.Extensions.ObjectPool).
+/// At most <c>maxSize</c> predictions run at once, so at most
 /// that many images are being decoded; more callers wait their turn. Every copy reads images through the same checks
 /// as training (<c>validation</c>): a file whose header breaks a limit is refused before it is decoded. Images in memory
 /// (bytes, a stream, an <see cref="MLImage"/>) are predicted as <see cref="ImageClassifier"/> predicts them.
@@ -17,9 +19,9 @@ namespace MlNetTransfer.Inference;
 /// <param name="validation">What counts as a bad image; default <see cref="ImageValidationOptions"/>.</param>
 public sealed class ImageClassifierPool(string modelPath, int? maxSize = null, ImageValidationOptions? validation = null) : IDisposable
 {
-    private readonly ConcurrentBag<ImageClassifier> _idle = [];
-    private readonly SemaphoreSlim _slots = new(Math.Max(1, maxSize ?? Environment.ProcessorCount));
+    private readonly SemaphoreSlim _slots = new(Slots(maxSize));
     private readonly ConcurrentBag<ImageClassifier> _all = [];
+    private DefaultObjectPool<ImageClassifier>? _idle;
     private readonly Lock _loading = new();
     // The copy that loaded the model and owns it; the others share it.
     private ImageClassifier? _owner;
@@ -120,19 +122,32 @@ public sealed class ImageClassifierPool(string modelPath, int? maxSize = null, I
     /// <summary>Runs <paramref name="action"/> on an idle copy, loading one if there is none; the caller holds a slot.</summary>
     private T Use<T>(Func<ImageClassifier, T> action)
     {
-        if (!_idle.TryTake(out var classifier))
-        {
-            classifier = NewCopy();
-            _all.Add(classifier);
-        }
+        // The pool keeps as many idle copies as there are slots, so a returned copy is never dropped.
+        var idle = LazyInitializer.EnsureInitialized(ref _idle, () => new DefaultObjectPool<ImageClassifier>(new CopyPolicy(this), Slots(maxSize)));
+        var classifier = idle.Get();
         try
         {
             return action(classifier);
         }
         finally
         {
-            _idle.Add(classifier);
+            idle.Return(classifier);
         }
+    }
+
+    private static int Slots(int? maxSize) => Math.Max(1, maxSize ?? Environment.ProcessorCount);
+
+    /// <summary>New copies for the object pool: the first loads the model, later ones share it.</summary>
+    private sealed class CopyPolicy(ImageClassifierPool pool) : PooledObjectPolicy<ImageClassifier>
+    {
+        public override ImageClassifier Create()
+        {
+            var copy = pool.NewCopy();
+            pool._all.Add(copy);
+            return copy;
+        }
+
+        public override bool Return(ImageClassifier obj) => true;
     }
 
     /// <summary>The first call loads the model (a failed load is tried again by the next caller); later ones share it.</summary>

@@ -30,6 +30,16 @@ public sealed class WebSampleProcess : IDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>The server's resident memory now (working set), in bytes.</summary>
+    public long ResidentBytes
+    {
+        get
+        {
+            _process.Refresh();
+            return _process.WorkingSet64;
+        }
+    }
+
     /// <summary>What the server has written to stdout and stderr so far (for failure messages).</summary>
     public string Output
     {
@@ -87,7 +97,8 @@ public sealed class WebSampleProcess : IDisposable
         info.ArgumentList.Add("--urls");
         info.ArgumentList.Add(baseAddress.GetLeftPart(UriPartial.Authority));
         info.Environment.Remove("MODEL_PATH");
-        info.Environment.Remove("Model__Path");
+        foreach (var key in info.Environment.Keys.Where(k => k.StartsWith("ImageClassifier__", StringComparison.OrdinalIgnoreCase)).ToList())
+            info.Environment.Remove(key);
         info.Environment.Remove("ASPNETCORE_URLS");
         info.Environment.Remove("DOTNET_URLS");
         if (modelInEnvironment)
@@ -134,7 +145,7 @@ public sealed class WebSampleProcess : IDisposable
             try
             {
                 using var response = http.GetAsync("health").GetAwaiter().GetResult();
-                if (response.IsSuccessStatusCode && response.Content.ReadAsStringAsync().GetAwaiter().GetResult() == "ok")
+                if (response.IsSuccessStatusCode && response.Content.ReadAsStringAsync().GetAwaiter().GetResult() == "Healthy")
                     return;
             }
             catch (HttpRequestException)
