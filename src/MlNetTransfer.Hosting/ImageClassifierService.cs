@@ -299,7 +299,9 @@ public sealed partial class ImageClassifierService : IDisposable
     /// <summary>The watcher's reload: a failure is logged and kept for the health check, never thrown on the reload thread.</summary>
     private void ReloadQuietly()
     {
-        if (_disposed || _current is null)
+        // Not skipped while nothing is loaded yet: a first load in progress read the file before this change, so
+        // Reload waits for it and then compares the file with what it loaded.
+        if (_disposed)
             return;
         try
         {

@@ -192,6 +192,7 @@ public sealed class HostingTests : IClassFixture<HostingTests.TwoModels>
         var images = _models.Images.Select(File.ReadAllBytes).ToList();
         var failures = new ConcurrentBag<string>();
         var phases = new ConcurrentBag<string>();
+        var phaseOf = new int[6];
         using var stop = new CancellationTokenSource();
         var clients = Enumerable.Range(0, 6).Select(c => Task.Run(async () =>
         {
@@ -206,6 +207,7 @@ public sealed class HostingTests : IClassFixture<HostingTests.TwoModels>
                     if (seen < phase)
                         failures.Add($"client {c}: {label} after phase {phase}");
                     phase = Math.Max(phase, seen);
+                    Volatile.Write(ref phaseOf[c], phase);
                 }
                 catch (Exception e)
                 {
@@ -218,10 +220,11 @@ public sealed class HostingTests : IClassFixture<HostingTests.TwoModels>
         await Task.Delay(1000);
         served.Replace(_models.B);
         await WaitUntil(() => served.Classifier.Model.Generation == 2, "the first replacement was never loaded:\n" + string.Join("\n", served.Log.Lines));
-        await Task.Delay(1000);
+        // Every client answered by B before A comes back: the first requests on a new model wait for its engines.
+        await WaitUntil(() => Enumerable.Range(0, phaseOf.Length).All(i => Volatile.Read(ref phaseOf[i]) >= 1) || !failures.IsEmpty, "a client never got an answer from B");
         served.Replace(_models.A);
         await WaitUntil(() => served.Classifier.Model.Generation == 3, "the second replacement was never loaded");
-        await Task.Delay(1000);
+        await WaitUntil(() => Enumerable.Range(0, phaseOf.Length).All(i => Volatile.Read(ref phaseOf[i]) >= 2) || !failures.IsEmpty, "a client never got an answer from A again");
         stop.Cancel();
         await Task.WhenAll(clients);
 
