@@ -26,6 +26,26 @@ public class PackageConsumerTests(ITestOutputHelper output)
         var version = $"0.1.0-ci.{DateTime.UtcNow:yyyyMMddHHmmss}.{Guid.NewGuid().ToString("N")[..8]}";
         var feed = Directory.CreateDirectory(temp.File("feed")).FullName;
         var artifacts = temp.File("artifacts");   // the pack's own bin/obj: the repository's build outputs stay as they are
+        try
+        {
+            PackBuildAndRun(temp, version, feed, artifacts, clock);
+        }
+        finally
+        {
+            // The restore extracted this run's unique version into the global packages folder: take it out again.
+            var packages = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } configured
+                ? configured
+                : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+            foreach (var library in Libraries)
+            {
+                var extracted = Path.Combine(packages, library.ToLowerInvariant(), version);
+                try { if (Directory.Exists(extracted)) Directory.Delete(extracted, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            }
+        }
+    }
+
+    private void PackBuildAndRun(TestData.TempFolder temp, string version, string feed, string artifacts, Stopwatch clock)
+    {
 
         foreach (var library in Libraries)
         {
