@@ -25,6 +25,14 @@ public sealed class ImageClassifierOptions
     /// <summary>How long the file must stay unchanged after a change before it is loaded (a copy written in several steps is loaded once). Default 500 ms.</summary>
     public TimeSpan ReloadDelay { get; set; } = TimeSpan.FromMilliseconds(500);
 
+    /// <summary>
+    /// After a replaced model's last request, give its memory back to the operating system: a blocking, compacting
+    /// full garbage collection (a pause of a fraction of a second, once per reload) and, on Linux with glibc,
+    /// <c>malloc_trim</c>. Without it the process keeps the old model's freed memory for later use, and its resident
+    /// size stays hundreds of MiB above the level before the reload. Default true.
+    /// </summary>
+    public bool ReturnMemoryAfterReload { get; set; } = true;
+
     /// <summary>What counts as a bad image (the limits training used by default); null: <see cref="ImageValidationOptions"/>'s defaults.</summary>
     public ImageValidationOptions? Validation { get; set; }
 }

@@ -209,6 +209,8 @@ public sealed partial class ImageClassifierService : IDisposable
         {
             Interlocked.Decrement(ref _retiredUndisposed);
             LogDisposed(_log, generation.Info.Generation);
+            if (_options.ReturnMemoryAfterReload && !_disposed)
+                ThreadPool.UnsafeQueueUserWorkItem(_ => ProcessMemory.Return(), null);
         }
     }
 

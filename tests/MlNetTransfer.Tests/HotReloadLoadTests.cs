@@ -9,7 +9,8 @@ namespace MlNetTransfer.Tests;
 /// <summary>
 /// The web sample under load while its model file is replaced twice (A, then B, then A again, each written as train
 /// writes: a temp file renamed over it): no request fails, every client's answers move from A's classes to B's and
-/// back and never return, the old models are disposed (no temp file is left); the server's memory is printed. 8 clients for
+/// back and never return, the old models are disposed (no temp file is left) and the server's resident memory comes back
+/// to its level (ImageClassifierOptions.ReturnMemoryAfterReload). 8 clients for
 /// HOT_RELOAD_SECONDS (default 12; benchmarks/figures/hot-reload.sh runs 30) of real-photo uploads.
 /// </summary>
 public sealed class HotReloadLoadTests(Xunit.Abstractions.ITestOutputHelper output)
@@ -26,7 +27,9 @@ public sealed class HotReloadLoadTests(Xunit.Abstractions.ITestOutputHelper outp
         var photos = Directory.EnumerateFiles(Path.Combine(TestData.Hymenoptera, "val"), "*.jpg", SearchOption.AllDirectories)
             .Order(StringComparer.Ordinal).Take(40).Select(File.ReadAllBytes).ToList();
 
-        using var server = WebSampleProcess.Start(served);
+        // HOT_RELOAD_RETURN_MEMORY=false serves with ImageClassifierOptions.ReturnMemoryAfterReload off, for the comparison.
+        var returnMemory = Environment.GetEnvironmentVariable("HOT_RELOAD_RETURN_MEMORY") != "false";
+        using var server = WebSampleProcess.Start(served, arguments: returnMemory ? [] : ["--ImageClassifier:ReturnMemoryAfterReload=false"]);
         using var http = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
         var failures = new ConcurrentBag<string>();
         var latencies = new ConcurrentBag<double>();
@@ -111,7 +114,7 @@ public sealed class HotReloadLoadTests(Xunit.Abstractions.ITestOutputHelper outp
             $"latency median {sorted[sorted.Count / 2] * 1000:0} ms, 99th percentile {sorted[(int)(sorted.Count * 0.99)] * 1000:0} ms");
         output.WriteLine($"replaced at {replaced[0]:0.0} s and {replaced[1]:0.0} s; first answer of the new model {firstOfPhase[1] - replaced[0]:0.00} s and {firstOfPhase[2] - replaced[1]:0.00} s later");
         output.WriteLine($"served generation {info.RootElement.GetProperty("generation").GetInt32()}, health {health}");
-        output.WriteLine($"server RSS under load: {rssBefore / 1048576.0:0} MiB on model A before, {rssAfter / 1048576.0:0} MiB on A again after two reloads ({(rssAfter - rssBefore) / 1048576.0:+0;-0} MiB)");
+        output.WriteLine($"server RSS under load (ReturnMemoryAfterReload {returnMemory}): {rssBefore / 1048576.0:0} MiB on model A before, {rssAfter / 1048576.0:0} MiB on A again after two reloads ({(rssAfter - rssBefore) / 1048576.0:+0;-0} MiB)");
         output.WriteLine($"server temp files: {tempBefore.Count} before ({string.Join(", ", tempBefore)}), {tempAfter.Count} after ({string.Join(", ", tempAfter)})");
 
         Assert.True(failures.IsEmpty, string.Join("\n", failures.Take(20)) + "\n" + server.Output);
@@ -120,11 +123,14 @@ public sealed class HotReloadLoadTests(Xunit.Abstractions.ITestOutputHelper outp
         Assert.Equal(3, info.RootElement.GetProperty("generation").GetInt32());
         Assert.Equal("Healthy", health);
         Assert.Equal(tempBefore.Count, tempAfter.Count);
-        // The RSS is printed, not asserted: it does not come back yet (about +500 MiB after two reloads, measured; see
-        // samples/WebClassifier/README.md), although each old model is disposed and its unpacked ONNX file deleted.
+        // Back to its level: without ReturnMemoryAfterReload it stays about 500 MiB higher after two reloads (measured,
+        // samples/WebClassifier/README.md); under steady load without reloads it moves by a few tens of MiB.
+        if (returnMemory)
+            Assert.True(rssAfter - rssBefore < 128L << 20,
+                $"the server's RSS grew from {rssBefore >> 20} MiB to {rssAfter >> 20} MiB over two reloads");
         Assert.Equal(0, server.Stop(TimeSpan.FromSeconds(30)));
         // ONNX Runtime's telemetry client may keep its empty session marker (.ses) there: not a file of ours.
-        Assert.Empty(TempFiles(server).Where(f => !f.StartsWith(".ses ", StringComparison.Ordinal)));
+        Assert.DoesNotContain(TempFiles(server), f => !f.StartsWith(".ses ", StringComparison.Ordinal));
     }
 
     /// <summary>As train writes a model: a temp file beside it, renamed over it.</summary>

@@ -54,12 +54,12 @@ public sealed class WebSampleProcess : IDisposable
     /// Starts the sample and waits until /health answers. <paramref name="modelPath"/> goes on the command line
     /// (<c>--model</c>), or, when <paramref name="modelInEnvironment"/>, in the environment variable MODEL_PATH.
     /// </summary>
-    public static WebSampleProcess Start(string modelPath, bool modelInEnvironment = false, TimeSpan? timeout = null)
+    public static WebSampleProcess Start(string modelPath, bool modelInEnvironment = false, TimeSpan? timeout = null, params string[] arguments)
     {
         // A free port can be taken by someone else before the server binds it: then try another.
         for (int attempt = 1; ; attempt++)
         {
-            var server = Launch(modelPath, modelInEnvironment);
+            var server = Launch(modelPath, modelInEnvironment, arguments);
             try
             {
                 server.WaitUntilHealthy(timeout ?? TimeSpan.FromSeconds(90));
@@ -77,7 +77,7 @@ public sealed class WebSampleProcess : IDisposable
         }
     }
 
-    private static WebSampleProcess Launch(string modelPath, bool modelInEnvironment)
+    private static WebSampleProcess Launch(string modelPath, bool modelInEnvironment, string[] arguments)
     {
         var baseAddress = new Uri($"http://127.0.0.1:{FreeTcpPort()}/");
         var temp = new TestData.TempFolder();
@@ -96,6 +96,8 @@ public sealed class WebSampleProcess : IDisposable
         }
         info.ArgumentList.Add("--urls");
         info.ArgumentList.Add(baseAddress.GetLeftPart(UriPartial.Authority));
+        foreach (var argument in arguments)
+            info.ArgumentList.Add(argument);
         info.Environment.Remove("MODEL_PATH");
         foreach (var key in info.Environment.Keys.Where(k => k.StartsWith("ImageClassifier__", StringComparison.OrdinalIgnoreCase)).ToList())
             info.Environment.Remove(key);
