@@ -262,18 +262,10 @@ public sealed class InMemoryInputTests : IClassFixture<InMemoryInputTests.PhotoM
 
     private static Processes.Result RunIn(string folder, params string[] args)
     {
-        var info = new ProcessStartInfo("dotnet") { WorkingDirectory = folder, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var info = new ProcessStartInfo("dotnet") { WorkingDirectory = folder };
         foreach (var a in args)
             info.ArgumentList.Add(a);
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(5)))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"dotnet {string.Join(' ', args)} did not finish in 5 minutes");
-        }
-        return new Processes.Result(process.ExitCode, stdout.Result, stderr.Result);
+        return Processes.Run(info, TimeSpan.FromMinutes(5));
     }
 
     /// <summary>A stream that hides its length and cannot seek, as a request body.</summary>

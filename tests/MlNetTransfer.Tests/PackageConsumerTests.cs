@@ -189,7 +189,7 @@ public class PackageConsumerTests(ITestOutputHelper output)
     /// <summary>Runs dotnet with <paramref name="args"/> in <paramref name="folder"/>; fails the test, with the output, unless it exits with 0.</summary>
     private string Dotnet(string folder, params string[] args)
     {
-        var info = new ProcessStartInfo("dotnet") { WorkingDirectory = folder, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var info = new ProcessStartInfo("dotnet") { WorkingDirectory = folder };
         foreach (var a in args)
             info.ArgumentList.Add(a);
         // The test host's MSBuild settings must not leak into these builds.
@@ -198,16 +198,9 @@ public class PackageConsumerTests(ITestOutputHelper output)
         info.Environment["DOTNET_NOLOGO"] = "1";
         info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         info.Environment["NO_COLOR"] = "1";
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(8)))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"dotnet {string.Join(' ', args)} did not finish in 8 minutes");
-        }
-        var text = stdout.Result + stderr.Result;
-        Assert.True(process.ExitCode == 0, $"dotnet {string.Join(' ', args)} exited with {process.ExitCode}:\n{text}");
+        var result = Processes.Run(info, TimeSpan.FromMinutes(8));
+        var text = result.StdOut + result.StdErr;
+        Assert.True(result.ExitCode == 0, $"dotnet {string.Join(' ', args)} exited with {result.ExitCode}:\n{text}");
         return text;
     }
 }

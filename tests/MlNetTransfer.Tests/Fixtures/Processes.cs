@@ -57,13 +57,22 @@ public static class Processes
         foreach (var a in args)
             info.ArgumentList.Add(a);
         info.Environment["NO_COLOR"] = "1";
+        return Run(info, TimeSpan.FromMinutes(10));
+    }
+
+    /// <summary>Starts <paramref name="info"/> (output redirected), collects both streams, and kills the process tree when it outlives <paramref name="timeout"/>.</summary>
+    public static Result Run(ProcessStartInfo info, TimeSpan timeout)
+    {
+        info.RedirectStandardOutput = true;
+        info.RedirectStandardError = true;
+        info.UseShellExecute = false;
         using var process = Process.Start(info)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(10)))
+        if (!process.WaitForExit(timeout))
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{dll} {string.Join(' ', args)} did not finish in 10 minutes");
+            throw new TimeoutException($"{info.FileName} {string.Join(' ', info.ArgumentList)} did not finish in {timeout.TotalMinutes:0} minutes");
         }
         return new Result(process.ExitCode, stdout.Result, stderr.Result);
     }
