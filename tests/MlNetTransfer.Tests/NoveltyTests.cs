@@ -19,7 +19,7 @@ public class NoveltyTests
     {
         TestData.RequireShared(TestData.Caltech);
         TestData.RequireShared(TestData.Hymenoptera);
-        var (auroc, falseAlarms, reported) = Measure(TestData.Caltech, "test", TestData.Hymenoptera);
+        var (auroc, falseAlarms, reported) = Measure(TestData.Caltech, "test", TestData.Hymenoptera, checkEvaluate: true);
         Assert.True(auroc >= 0.95, $"AUROC {auroc:F3} < 0.95");
         Assert.True(Math.Abs(falseAlarms - 0.05) <= FalseAlarmTolerance, $"false alarms on caltech test {falseAlarms:P1}, stated 5 %");
         Assert.Equal(reported, falseAlarms, tolerance: 1.5 / 159);
@@ -30,7 +30,7 @@ public class NoveltyTests
     {
         TestData.RequireShared(TestData.Caltech);
         TestData.RequireShared(TestData.Hymenoptera);
-        var (auroc, falseAlarms, reported) = Measure(TestData.Hymenoptera, "validation", TestData.Caltech);
+        var (auroc, falseAlarms, reported) = Measure(TestData.Hymenoptera, "validation", TestData.Caltech, checkEvaluate: false);
         Assert.True(auroc >= 0.93, $"AUROC {auroc:F3} < 0.93");
         Assert.True(Math.Abs(falseAlarms - 0.05) <= FalseAlarmTolerance, $"false alarms on hymenoptera val {falseAlarms:P1}, stated 5 %");
         Assert.Equal(reported, falseAlarms, tolerance: 1.5 / 153);
@@ -39,9 +39,10 @@ public class NoveltyTests
     /// <summary>
     /// Trains a feature-extraction model on <paramref name="data"/>, and scores, through the saved zip, its reported split
     /// (in distribution) and every image of <paramref name="outOfDistribution"/>. Returns the AUROC, the share of the
-    /// reported split above the stored threshold, and the share the trainer's report gave.
+    /// reported split above the stored threshold, and the share the trainer's report gave. With <paramref name="checkEvaluate"/>,
+    /// also that <c>evaluate</c> calls the same share unknown (once is enough: it runs every image through the zip again).
     /// </summary>
-    private static (double Auroc, double FalseAlarms, double Reported) Measure(string data, string split, string outOfDistribution)
+    private static (double Auroc, double FalseAlarms, double Reported) Measure(string data, string split, string outOfDistribution, bool checkEvaluate)
     {
         using var temp = new TestData.TempFolder();
         var options = new ImageClassifierTrainerOptions { Mode = TrainingMode.FeatureExtraction };
@@ -59,10 +60,13 @@ public class NoveltyTests
         var outside = ImageDatasetLoader.Load(outOfDistribution).All.Select(i => classifier.Predict(i.Path)).ToList();
         Assert.All(inside.Concat(outside), p => Assert.Equal(p.Novelty > novelty.Threshold, p.IsUnknown));
         double falseAlarms = inside.Count(p => p.IsUnknown) / (double)inside.Count;
-        // evaluate says the same share of the split is called unknown.
-        var evaluate = Processes.Run(Processes.CliDll, "evaluate", zip, data, "--json");
-        Assert.True(evaluate.ExitCode == 0, evaluate.StdErr);
-        Assert.Equal(falseAlarms, System.Text.Json.JsonDocument.Parse(evaluate.StdOut).RootElement.GetProperty("unknownRate").GetDouble(), 12);
+        if (checkEvaluate)
+        {
+            // evaluate says the same share of the split is called unknown.
+            var evaluate = Processes.Run(Processes.CliDll, "evaluate", zip, data, "--json");
+            Assert.True(evaluate.ExitCode == 0, evaluate.StdErr);
+            Assert.Equal(falseAlarms, System.Text.Json.JsonDocument.Parse(evaluate.StdOut).RootElement.GetProperty("unknownRate").GetDouble(), 12);
+        }
         return (Auroc(inside.Select(p => (double)p.Novelty!.Value).ToList(), outside.Select(p => (double)p.Novelty!.Value).ToList()), falseAlarms, report.UnknownRate!.Value);
     }
 

@@ -6,7 +6,7 @@ namespace MlNetTransfer.Tests.Fixtures;
 public static class Processes
 {
     /// <summary>Debug or Release, whichever the tests were built as.</summary>
-    private static string Configuration => new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
+    public static string Configuration => new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
 
     public static string CliDll => Built("src/MlNetTransfer.Cli", "mlnet-transfer.dll");
 
