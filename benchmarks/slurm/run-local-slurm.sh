@@ -47,8 +47,8 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 
 # --- a one-node cluster in $run ---
 run="$out/slurm"
-rm -rf "$run"; mkdir -p "$run"/{munge,state,spool,logs,shards}
-chmod 700 "$run/munge"
+rm -rf "$run"; mkdir -p "$run"/{munge,state,spool,logs,shards} "$out/merged" "$out/single"
+chmod 711 "$run/munge"
 node=$(hostname -s)
 pids=()
 teardown() {
@@ -66,10 +66,10 @@ $sudo dd if=/dev/urandom of="$run/munge/munge.key" bs=1024 count=1 status=none
 $sudo chmod 400 "$run/munge/munge.key"
 socket="$run/munge/munge.socket"
 $sudo munged --force --foreground --key-file="$run/munge/munge.key" --socket="$socket" \
-  --pid-file="$run/munge/munged.pid" --log-file="$run/munge/munged.log" --seed-file="$run/munge/munged.seed" &
+  --pid-file="$run/munge/munged.pid" --log-file="$run/munge/munged.log" --seed-file="$run/munge/munged.seed" 2>"$run/munge/munged.stderr" &
 pids+=($!)
 for _ in $(seq 50); do [ -S "$socket" ] && break; sleep 0.1; done
-[ -S "$socket" ] || { echo "error: munged did not start:" >&2; cat "$run/munge/munged.log" >&2; exit 1; }
+[ -S "$socket" ] || { echo "error: munged did not start:" >&2; cat "$run/munge/munged.stderr" >&2; exit 1; }
 
 mem=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 * 9 / 10 ))
 cat > "$run/slurm.conf" <<EOF
@@ -160,7 +160,7 @@ rm -rf "\$MLNETTRANSFER_CACHE"
 features=()
 for f in "$run"/shards/features-*-of-$tasks.shard; do features+=(--features "\$f"); done
 echo "merging \$(( \${#features[@]} / 2 )) shards"
-/usr/bin/time -f 'train wall %e s, peak RSS %M KiB' $cli train "$data" "\${features[@]}" --seed 1 ${common[*]} --out "$out/merged.zip"
+/usr/bin/time -f 'train wall %e s, peak RSS %M KiB' $cli train "$data" "\${features[@]}" --seed 1 ${common[*]} --out "$out/merged/merged.zip"
 EOF
 set +e
 merge_out=$(timeout "${SLURM_WAIT_S:-3600}" sbatch --parsable --wait --dependency=afterok:"$array" "$run/train.sbatch")
@@ -184,7 +184,7 @@ ls -l "$run"/shards
 # --- 3. the same training on one machine, no Slurm, no shards ---
 stamp "single-machine train"
 s0=$(date +%s)
-MLNETTRANSFER_CACHE="$out/cache-single" $cli train "$data" --seed 1 "${common[@]}" --out "$out/single.zip" > "$out/single.log" 2>&1 \
+MLNETTRANSFER_CACHE="$out/cache-single" $cli train "$data" --seed 1 "${common[@]}" --out "$out/single/single.zip" > "$out/single.log" 2>&1 \
   || { cat "$out/single.log"; exit 1; }
 single_s=$(( $(date +%s) - s0 ))
 grep -E 'featurize (train|test|validation):|^Saved' "$out/single.log" || true
@@ -194,18 +194,26 @@ stamp "single-machine train done in ${single_s} s"
 echo; echo "=== merged (Slurm) vs single-machine ==="
 merged_log=$(ls "$run"/logs/merge-train-*.out)
 grep -E 'imported .* shard|featurize (train|test|validation):' "$merged_log" || true
-through=$(grep -E 'featurize (train|test|validation):' "$merged_log" | grep -vc ' 0 through the conv base' || true)
-$cli predict "$out/merged.zip" "$data" --json > "$out/merged.predict.json"
-$cli predict "$out/single.zip" "$data" --json > "$out/single.predict.json"
-images=$(grep -o '"path"' "$out/single.predict.json" | wc -l)
+through=$(grep 'through the conv base' "$merged_log" | grep -vc ' 0 through the conv base' || true)
 for z in merged single; do
-  echo "$z.zip: $(unzip -l "$out/$z.zip" | tail -1 | awk '{print $2}') entries; onnx sha256 $(unzip -p "$out/$z.zip" '*.onnx' | sha256sum | cut -c1-16); predictions sha256 $(sha256sum < "$out/$z.predict.json" | cut -c1-16)"
+  $cli predict "$out/$z/$z.zip" "$data" --json --top 10 > "$out/$z.predict.json"
+  # Per entry of the zip: its CRC-32 and name.
+  unzip -v "$out/$z/$z.zip" | awk 'NF == 8 && $7 ~ /^[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]$/ {print $7, $8}' | sort -k2 > "$out/$z.entries"
 done
-if cmp -s "$out/merged.predict.json" "$out/single.predict.json" && [ "$through" = 0 ]; then
-  echo "EQUAL: the model trained on the 4 Slurm shards gives the same probabilities as the single-machine one on all $images images, and its run ran no image through the conv base"
+images=$(grep -c '"path"' "$out/single.predict.json")
+differing=$(join -1 2 -2 2 "$out/merged.entries" "$out/single.entries" | awk '$2 != $3 {print $1}' | tr '\n' ' ')
+echo "entries of the zips that differ (CRC-32): ${differing:-none}"
+graph_and_head_equal=yes
+for e in TransformerChain/Transform_000/Transform_002/OnnxModel TransformerChain/Transform_001/Model/Model.key; do
+  case " $differing " in *" $e "*) graph_and_head_equal=no ;; esac
+  echo "  $e: merged $(awk -v e="$e" '$2 == e {print $1}' "$out/merged.entries"), single $(awk -v e="$e" '$2 == e {print $1}' "$out/single.entries")"
+done
+echo "predictions (--json --top 10 on $images images): merged sha256 $(sha256sum < "$out/merged.predict.json" | cut -c1-16), single $(sha256sum < "$out/single.predict.json" | cut -c1-16)"
+if cmp -s "$out/merged.predict.json" "$out/single.predict.json" && [ "$through" = 0 ] && [ "$graph_and_head_equal" = yes ]; then
+  echo "EQUAL: the model trained on the $tasks Slurm shards has the same ONNX graph and head weights as the single-machine one and gives the same probabilities on all $images images; its run ran no image through the conv base"
 else
-  echo "DIFFERENT: merged vs single predictions (or the merged run featurized images itself: $through lines):" >&2
-  diff <(tr ',' '\n' < "$out/merged.predict.json") <(tr ',' '\n' < "$out/single.predict.json") | head -20 >&2 || true
+  echo "DIFFERENT: predictions equal: $(cmp -s "$out/merged.predict.json" "$out/single.predict.json" && echo yes || echo no), graph and head equal: $graph_and_head_equal, merged-run lines with images through the conv base: $through" >&2
+  diff "$out/merged.predict.json" "$out/single.predict.json" | head -20 >&2 || true
   exit 1
 fi
 stamp "all done; results in $out"
