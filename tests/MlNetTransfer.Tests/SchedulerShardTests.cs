@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using MlNetTransfer.Featurization;
+using MlNetTransfer.Tests.Fixtures;
 
 namespace MlNetTransfer.Tests;
 
@@ -122,5 +124,51 @@ public class SchedulerShardTests
         // Slurm's variables are looked for first, and no --shard-count is needed then.
         var both = Resolve(Env(("JOB_COMPLETION_INDEX", "0"), ("SLURM_ARRAY_TASK_ID", "3"), ("SLURM_ARRAY_TASK_MIN", "0"), ("SLURM_ARRAY_TASK_MAX", "3"), ("SLURM_ARRAY_TASK_COUNT", "4")));
         Assert.Equal((3, 4), (both.Index, both.Count));
+    }
+
+    /// <summary>The console with the scheduler variables of the test's own environment blanked, then <paramref name="set"/>, in <paramref name="folder"/>.</summary>
+    private static Processes.Result Cli(string folder, IEnumerable<(string Name, string Value)> set, params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet") { WorkingDirectory = folder };
+        foreach (var name in new[] { "SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_MAX", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_STEP", "JOB_COMPLETION_INDEX" })
+            info.Environment[name] = "";
+        foreach (var (name, value) in set)
+            info.Environment[name] = value;
+        info.Environment["MLNETTRANSFER_CACHE"] = Path.Combine(folder, "cache");
+        info.Environment["NO_COLOR"] = "1";
+        info.ArgumentList.Add(Processes.CliDll);
+        foreach (var a in args)
+            info.ArgumentList.Add(a);
+        return Processes.Run(info, TimeSpan.FromMinutes(5));
+    }
+
+    [Fact]
+    public void TheConsoleWritesTheResolvedShardUnderItsDefaultName()
+    {
+        using var temp = new TestData.TempFolder();
+        var data = temp.File("data");
+        foreach (var image in TestData.FashionSubset(classes: 2, train: 2, test: 0).Train)
+        {
+            var target = Path.Combine(data, image.Label, Path.GetFileName(image.Path));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(image.Path, target);
+        }
+        var work = Directory.CreateDirectory(temp.File("work")).FullName;
+
+        // Nothing set: a usage error before any work, naming what it looked for.
+        var none = Cli(work, [], "featurize", data, "--shard", "auto");
+        Assert.True(none.ExitCode == 2, $"exit {none.ExitCode}: {none.StdOut}{none.StdErr}");
+        Assert.Contains("SLURM_ARRAY_TASK_ID", none.StdErr);
+        Assert.Contains("JOB_COMPLETION_INDEX", none.StdErr);
+        Assert.False(Directory.Exists(Path.Combine(work, "cache")));
+        Assert.Contains("--shard-count goes with --shard auto", Cli(work, [], "featurize", data, "--shard", "1/2", "--shard-count", "2").StdErr);
+
+        // Task 2 of a 1-based array of 2 (sbatch --array=1-2) is shard 2/2.
+        var made = Cli(work, [("SLURM_JOB_ID", "8"), ("SLURM_ARRAY_TASK_ID", "2"), ("SLURM_ARRAY_TASK_MIN", "1"), ("SLURM_ARRAY_TASK_MAX", "2"), ("SLURM_ARRAY_TASK_COUNT", "2"), ("SLURM_ARRAY_TASK_STEP", "1")],
+            "featurize", data, "--shard", "auto", "--threads", "1");
+        Assert.True(made.ExitCode == 0, made.StdOut + made.StdErr);
+        Assert.Contains("shard 2/2 (--shard auto: Slurm array task 2 of 1-2)", made.StdOut);
+        var shard = FeatureShard.Load(Path.Combine(work, "features-2-of-2.shard"));
+        Assert.Equal((1, 2, 2), (shard.Index, shard.Count, shard.Records.Count));
     }
 }
