@@ -43,8 +43,9 @@ app.Configure(config =>
         .WithDescription("Write the whole classifier (conv base + head -> probabilities) as one ONNX file for use outside .NET.")
         .WithExample("export", "model.zip", "--out", "classifier.onnx");
     config.AddCommand<FeaturizeCommand>("featurize")
-        .WithDescription("Run the conv base over a data set, or one shard of it (--shard i/n), and write the feature vectors to a shard file; train --features merges shards.")
-        .WithExample("featurize", "photos/", "--shard", "2/4", "--out", "features-2-of-4.shard");
+        .WithDescription("Run the conv base over a data set, or one shard of it (--shard i/n, or --shard auto in a Slurm job array or a Kubernetes Indexed Job), and write the feature vectors to a shard file; train --features merges shards.")
+        .WithExample("featurize", "photos/", "--shard", "2/4", "--out", "features-2-of-4.shard")
+        .WithExample("featurize", "photos/", "--shard", "auto");
     config.AddCommand<ValidateCommand>("validate")
         .WithDescription("Check images as training would (size limits from the header, truncation, corruption) and list every bad file with the reason.")
         .WithExample("validate", "photos/");
