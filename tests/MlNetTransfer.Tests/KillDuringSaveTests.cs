@@ -23,7 +23,7 @@ public class KillDuringSaveTests
         RunUntil(source, target, temp.File("child-tmp"), saves: 1, killAfter: null);
         var expected = Predict(target, image);
         var random = new Random(11);
-        for (int round = 0; round < 6; round++)
+        for (int round = 0; round < 4; round++)
         {
             // Kill at a random moment after the child's first save: it saves back to back, so that is mid-save.
             RunUntil(source, target, temp.File("child-tmp"), saves: 1, killAfter: TimeSpan.FromMilliseconds(random.Next(1200)));

@@ -38,7 +38,7 @@ public class NoveltyTests
 
     /// <summary>
     /// Trains a feature-extraction model on <paramref name="data"/>, and scores, through the saved zip, its reported split
-    /// (in distribution) and every image of <paramref name="outOfDistribution"/>. Returns the AUROC, the share of the
+    /// (in distribution) and every other image of <paramref name="outOfDistribution"/>. Returns the AUROC, the share of the
     /// reported split above the stored threshold, and the share the trainer's report gave. With <paramref name="checkEvaluate"/>,
     /// also that <c>evaluate</c> calls the same share unknown (once is enough: it runs every image through the zip again).
     /// </summary>
@@ -57,7 +57,10 @@ public class NoveltyTests
         using var classifier = ImageClassifier.Load(zip);
         Assert.Equal(novelty.Threshold, classifier.UnknownThreshold);
         var inside = report.Images.Select(i => classifier.Predict(i.Path)).ToList();
-        var outside = ImageDatasetLoader.Load(outOfDistribution).All.Select(i => classifier.Predict(i.Path)).ToList();
+        // Every other photo of the other set (in path order): a few hundred pairs per in-distribution photo are plenty for
+        // the AUROC, and each one runs the whole zip.
+        var outside = ImageDatasetLoader.Load(outOfDistribution).All.OrderBy(i => i.Path, StringComparer.Ordinal).Where((_, k) => k % 2 == 0)
+            .Select(i => classifier.Predict(i.Path)).ToList();
         Assert.All(inside.Concat(outside), p => Assert.Equal(p.Novelty > novelty.Threshold, p.IsUnknown));
         double falseAlarms = inside.Count(p => p.IsUnknown) / (double)inside.Count;
         if (checkEvaluate)
