@@ -20,12 +20,13 @@ public class ReportTests
         string data, split;
         if (Directory.Exists(TestData.Hymenoptera))
         {
-            IEnumerable<string> Rows(string folder, string cls, string splitName, int count) =>
-                Directory.GetFiles(Path.Combine(TestData.Hymenoptera, folder, cls)).Order(StringComparer.Ordinal)
-                    .Where(f => f.EndsWith("imageNotFound.gif", StringComparison.Ordinal)).Concat(
-                        Directory.GetFiles(Path.Combine(TestData.Hymenoptera, folder, cls)).Order(StringComparer.Ordinal)
-                            .Where(f => !f.EndsWith("imageNotFound.gif", StringComparison.Ordinal)).Take(count))
-                    .Select(f => $"\"{f}\",{cls},{splitName}");
+            IEnumerable<string> Rows(string folder, string cls, string splitName, int count)
+            {
+                var files = Directory.GetFiles(Path.Combine(TestData.Hymenoptera, folder, cls)).Order(StringComparer.Ordinal).ToList();
+                bool placeholder(string f) => f.EndsWith("imageNotFound.gif", StringComparison.Ordinal);
+                return files.Where(placeholder).Concat(files.Where(f => !placeholder(f)).Take(count))
+                    .Select(f => $"\"{f.Replace("\"", "\"\"")}\",{cls},{splitName}");
+            }
             File.WriteAllLines(temp.File("data.csv"), ["path,label,split",
                 .. new[] { "ants", "bees" }.SelectMany(c => Rows("train", c, "train", 30).Concat(Rows("val", c, "validation", 15)))]);
             (data, split) = (temp.File("data.csv"), "validation");
