@@ -9,7 +9,8 @@
 #   fine-tuning:        pytorch_tutorial.py --mode fine-tune (HEAD_EPOCHS + EPOCHS, workers FT_WORKERS)
 #                       vs `mlnet-transfer train <data> --mode fine-tune --unfreeze stage4 --no-cache` (same epochs)
 # each under /usr/bin/time -v (peak RSS). Then a table of both sides and ratios (side_by_side_summary.py).
-# Environment: HEAD_EPOCHS (5), EPOCHS (10): our FineTuningOptions defaults; WORKERS_LIST ("0 1 2"); FT_WORKERS (1);
+# Environment: HEAD_EPOCHS (5), EPOCHS (10): our FineTuningOptions defaults; WORKERS_LIST ("0 1 2"); FT_WORKERS (auto:
+# the workers count that featurized fastest in this round, else 1);
 # OUTDIR (/tmp/peer-side): logs; BIN (/tmp/peer-bin): our build (made if missing, or always with BUILD=1);
 # SKIP_FE=1 / SKIP_FT=1 to run one half only.
 # Run one benchmark at a time on a quiet machine: two libtorch processes at once slow each other far more than 2x.
@@ -21,7 +22,7 @@ ROUNDS="${2:-1}"
 HEAD_EPOCHS="${HEAD_EPOCHS:-5}"
 EPOCHS="${EPOCHS:-10}"
 WORKERS_LIST="${WORKERS_LIST:-0 1 2}"
-FT_WORKERS="${FT_WORKERS:-1}"
+FT_WORKERS="${FT_WORKERS:-auto}"
 OUTDIR="${OUTDIR:-/tmp/peer-side}"
 BIN="${BIN:-/tmp/peer-bin}"
 PY=/usr/bin/python3
@@ -68,7 +69,22 @@ for r in $(seq 1 "$ROUNDS"); do
     for side in $order; do
       echo "round $r: fine-tuning, $side ($(date +%T))"
       if [ "$side" = pytorch ]; then
-        theirs "$OUTDIR/r$r-pytorch-ft.log" --mode fine-tune --workers "$FT_WORKERS" --head-epochs "$HEAD_EPOCHS" --epochs "$EPOCHS"
+        w="$FT_WORKERS"
+        if [ "$w" = auto ]; then
+          w="$("$PY" - "$OUTDIR" "$r" <<'PYEOF'
+import glob, json, sys
+best = (0.0, 1)
+for p in glob.glob(f"{sys.argv[1]}/r{sys.argv[2]}-pytorch-fe-w*.log"):
+    for line in open(p):
+        if line.startswith("{"):
+            j = json.loads(line)
+            best = max(best, (j["featurize_img_per_s"], j["workers"]))
+print(best[1])
+PYEOF
+)"
+        fi
+        echo "  PyTorch fine-tuning with DataLoader workers $w"
+        theirs "$OUTDIR/r$r-pytorch-ft.log" --mode fine-tune --workers "$w" --head-epochs "$HEAD_EPOCHS" --epochs "$EPOCHS"
       else
         ours "$OUTDIR/r$r-ours-ft.log" --mode fine-tune --unfreeze stage4 --head-epochs "$HEAD_EPOCHS" --epochs "$EPOCHS" --out "$OUTDIR/r$r-ours-ft.zip"
       fi

@@ -117,6 +117,7 @@ def main(outdir):
         ("feature extraction: wall s to the model", "pytorch_fe", "time_wall_s", "ours_fe", "time_wall_s", False),
         ("feature extraction: peak RSS MiB", "pytorch_fe", "time_peak_rss_mib", "ours_fe", "time_peak_rss_mib", False),
         ("feature extraction: val accuracy", "pytorch_fe", "val_accuracy", "ours_fe", "val_accuracy", True),
+        ("fine-tune: ours' freeze-boundary featurization views/s", "pytorch_ft", "-", "ours_ft", "featurize_views_per_s", True),
         ("fine-tune: s/epoch, head phase", "pytorch_ft", "epoch_s_mean_head", "ours_ft", "epoch_s_mean_head", False),
         ("fine-tune: s/epoch, stage4 phase", "pytorch_ft", "epoch_s_mean_stage4", "ours_ft", "epoch_s_mean_fine-tune", False),
         ("fine-tune: s/epoch, all", "pytorch_ft", "epoch_s_mean", "ours_ft", "epoch_s_mean", False),
@@ -145,6 +146,7 @@ def main(outdir):
         if "pytorch_fe_by_workers" in r:
             print(f"round {r['round']}: PyTorch featurization img/s by DataLoader workers: {r['pytorch_fe_by_workers']}")
         if "pytorch_ft" in r:
+            print(f"round {r['round']}: PyTorch fine-tuning DataLoader workers {r['pytorch_ft'].get('workers')}")
             print(f"round {r['round']}: PyTorch epochs (phase, s, val acc): " +
                   ", ".join(f"{e['phase']} {e['epoch_s']} {e['val_accuracy']}" for e in r["pytorch_ft"]["per_epoch"]))
         if "ours_ft" in r and "per_epoch" in r["ours_ft"]:
