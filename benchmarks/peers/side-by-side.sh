@@ -12,7 +12,8 @@
 # Environment: HEAD_EPOCHS (5), EPOCHS (10): our FineTuningOptions defaults; WORKERS_LIST ("0 1 2"); FT_WORKERS (auto:
 # the workers count that featurized fastest in this round, else 1);
 # OUTDIR (/tmp/peer-side): logs; BIN (/tmp/peer-bin): our build (made if missing, or always with BUILD=1);
-# SKIP_FE=1 / SKIP_FT=1 to run one half only.
+# SKIP_FE=1 / SKIP_FT=1 to run one half only; OURS_FT_ARGS: more flags for our fine-tuning (e.g. "--patience 100" to
+# run every epoch, as PyTorch does, instead of stopping early).
 # Run one benchmark at a time on a quiet machine: two libtorch processes at once slow each other far more than 2x.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -86,7 +87,7 @@ PYEOF
         echo "  PyTorch fine-tuning with DataLoader workers $w"
         theirs "$OUTDIR/r$r-pytorch-ft.log" --mode fine-tune --workers "$w" --head-epochs "$HEAD_EPOCHS" --epochs "$EPOCHS"
       else
-        ours "$OUTDIR/r$r-ours-ft.log" --mode fine-tune --unfreeze stage4 --head-epochs "$HEAD_EPOCHS" --epochs "$EPOCHS" --out "$OUTDIR/r$r-ours-ft.zip"
+        ours "$OUTDIR/r$r-ours-ft.log" --mode fine-tune --unfreeze stage4 --head-epochs "$HEAD_EPOCHS" --epochs "$EPOCHS" --out "$OUTDIR/r$r-ours-ft.zip" ${OURS_FT_ARGS:-}
       fi
     done
   fi

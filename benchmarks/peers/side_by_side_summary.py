@@ -40,13 +40,17 @@ def last_json(text: str) -> dict:
 
 
 def ours_featurization(text: str) -> dict:
-    views = secs = 0.0
-    for m in re.finditer(r"through the conv base \((\d+) views\) in ([\d.]+) s", text):
-        views += int(m.group(1))
-        secs += float(m.group(2))
-    out = {"featurize_views": views, "featurize_s": secs}
-    if secs:
-        out["featurize_views_per_s"] = views / secs
+    """The "featurize ..." lines (pooled features, or freeze-boundary activations when fine-tuning); the "check ..."
+    lines (pooled features for the data checks, fine-tuning only) apart."""
+    out = {}
+    for kind, key in (("featurize", "featurize"), ("check", "check")):
+        views = secs = 0.0
+        for m in re.finditer(kind + r" \w+: \d+ from the cache, \d+ through the conv base \((\d+) views\) in ([\d.]+) s", text):
+            views += int(m.group(1))
+            secs += float(m.group(2))
+        out[f"{key}_views"], out[f"{key}_s"] = views, secs
+        if secs:
+            out[f"{key}_views_per_s"] = views / secs
     m = re.findall(r"validation accuracy ([\d.]+)", text)
     if m:
         out["val_accuracy"] = float(m[-1])
@@ -106,6 +110,7 @@ def main(outdir):
         t = read(os.path.join(outdir, f"r{r}-pytorch-ft.log"))
         if t and last_json(t):
             row["pytorch_ft"] = {**last_json(t), **{f"time_{k}": v for k, v in time_v(t).items()}}
+            row["pytorch_ft"]["epochs_run"] = len(row["pytorch_ft"].get("per_epoch", []))
         t = read(os.path.join(outdir, f"r{r}-ours-ft.log"))
         if t:
             row["ours_ft"] = {**ours_featurization(t), **ours_epochs(os.path.join(outdir, f"r{r}-ours-ft.metrics.json")),
@@ -118,6 +123,7 @@ def main(outdir):
         ("feature extraction: peak RSS MiB", "pytorch_fe", "time_peak_rss_mib", "ours_fe", "time_peak_rss_mib", False),
         ("feature extraction: val accuracy", "pytorch_fe", "val_accuracy", "ours_fe", "val_accuracy", True),
         ("fine-tune: ours' freeze-boundary featurization views/s", "pytorch_ft", "-", "ours_ft", "featurize_views_per_s", True),
+        ("fine-tune: epochs run (ours stops early, patience 5)", "pytorch_ft", "epochs_run", "ours_ft", "epochs_run", True),
         ("fine-tune: s/epoch, head phase", "pytorch_ft", "epoch_s_mean_head", "ours_ft", "epoch_s_mean_head", False),
         ("fine-tune: s/epoch, stage4 phase", "pytorch_ft", "epoch_s_mean_stage4", "ours_ft", "epoch_s_mean_fine-tune", False),
         ("fine-tune: s/epoch, all", "pytorch_ft", "epoch_s_mean", "ours_ft", "epoch_s_mean", False),
@@ -152,7 +158,8 @@ def main(outdir):
         if "ours_ft" in r and "per_epoch" in r["ours_ft"]:
             o = r["ours_ft"]
             print(f"round {r['round']}: ours epochs (phase, epoch, s, val acc): {o['per_epoch']}; kept {o.get('best_epoch')};"
-                  f" freeze-boundary featurization {o.get('featurize_views', 0):.0f} views in {o.get('featurize_s', 0):.1f} s")
+                  f" freeze-boundary featurization {o.get('featurize_views', 0):.0f} views in {o.get('featurize_s', 0):.1f} s;"
+                  f" data-check featurization (whole net) {o.get('check_views', 0):.0f} views in {o.get('check_s', 0):.1f} s")
     json.dump({"rounds": rows, "table": table}, open(os.path.join(outdir, "summary.json"), "w"), indent=1, default=str)
     print(json.dumps({"table": table}))
 
