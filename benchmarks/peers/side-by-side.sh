@@ -12,13 +12,15 @@
 # Environment: HEAD_EPOCHS (5), EPOCHS (10): our FineTuningOptions defaults; WORKERS_LIST ("0 1 2"); FT_WORKERS (auto:
 # the workers count that featurized fastest in this round, else 1);
 # OUTDIR (/tmp/peer-side): logs; BIN (/tmp/peer-bin): our build (made if missing, or always with BUILD=1);
-# SKIP_FE=1 / SKIP_FT=1 to run one half only; OURS_FT_ARGS: more flags for our fine-tuning (e.g. "--patience 100" to
+# SKIP_FE=1 / SKIP_FT=1 to run one half only; OURS_FE_ARGS: more flags for our feature extraction (e.g. "--precision int8"); OURS_FT_ARGS: more flags for our fine-tuning (e.g. "--patience 100" to
 # run every epoch, as PyTorch does, instead of stopping early).
 # Run one benchmark at a time on a quiet machine: two libtorch processes at once slow each other far more than 2x.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
-DATA="${1:-/work/shared/data/hymenoptera_data}"
+DATA="${1:-$REPO/../shared/data/hymenoptera_data}"
+DATA="$(cd "$DATA" && pwd)"   # absolute: every run starts in OUTDIR
+FAILED=0
 ROUNDS="${2:-1}"
 HEAD_EPOCHS="${HEAD_EPOCHS:-5}"
 EPOCHS="${EPOCHS:-10}"
@@ -46,12 +48,12 @@ ours() { # ours <log> <args...>
   local log="$1"; shift
   local cache; cache="$(mktemp -d /tmp/peer-cache-XXXXXX)"
   ( cd "$OUTDIR" && MLNETTRANSFER_CACHE="$cache" "$TIME" -v dotnet "$BIN/mlnet-transfer.dll" train "$DATA" --no-cache --no-color --force "$@" ) >"$log" 2>&1 \
-    || echo "ours failed: see $log" >&2
+    || { echo "ours failed: see $log" >&2; FAILED=$((FAILED + 1)); }
   rm -rf "$cache"
 }
 theirs() { # theirs <log> <args...>
   local log="$1"; shift
-  "$TIME" -v "$PY" "$HERE/pytorch_tutorial.py" "$DATA" "$@" >"$log" 2>&1 || echo "pytorch failed: see $log" >&2
+  "$TIME" -v "$PY" "$HERE/pytorch_tutorial.py" "$DATA" "$@" >"$log" 2>&1 || { echo "pytorch failed: see $log" >&2; FAILED=$((FAILED + 1)); }
 }
 
 for r in $(seq 1 "$ROUNDS"); do
@@ -62,7 +64,7 @@ for r in $(seq 1 "$ROUNDS"); do
       if [ "$side" = pytorch ]; then
         for w in $WORKERS_LIST; do theirs "$OUTDIR/r$r-pytorch-fe-w$w.log" --mode feature-extraction --workers "$w"; done
       else
-        ours "$OUTDIR/r$r-ours-fe.log" --mode feature-extraction --out "$OUTDIR/r$r-ours-fe.zip"
+        ours "$OUTDIR/r$r-ours-fe.log" --mode feature-extraction --out "$OUTDIR/r$r-ours-fe.zip" ${OURS_FE_ARGS:-}
       fi
     done
   fi
@@ -93,3 +95,7 @@ PYEOF
   fi
 done
 "$PY" "$HERE/side_by_side_summary.py" "$OUTDIR"
+if [ "$FAILED" != 0 ]; then
+  echo "error: $FAILED run(s) failed (above): their figures in the table are not measurements" >&2
+  exit 1
+fi
