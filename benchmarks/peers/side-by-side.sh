@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # PyTorch (the tutorial's two ways, pytorch_tutorial.py) against mlnet-transfer on the same net, images and preprocessing.
 #
-#   benchmarks/peers/side-by-side.sh [data] [rounds]        (default: /work/shared/data/hymenoptera_data, 1 round)
+#   benchmarks/peers/side-by-side.sh [data] [rounds]        (default: ../shared/data/hymenoptera_data beside the repository, 1 round)
 #
 # Per round, alternating which side goes first (A/B, B/A, ...):
 #   feature extraction: pytorch_tutorial.py --mode feature-extraction with DataLoader workers 0, 1, 2 (best kept)
