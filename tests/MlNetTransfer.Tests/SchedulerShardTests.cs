@@ -130,7 +130,7 @@ public class SchedulerShardTests
     private static Processes.Result Cli(string folder, IEnumerable<(string Name, string Value)> set, params string[] args)
     {
         var info = new ProcessStartInfo("dotnet") { WorkingDirectory = folder };
-        foreach (var name in new[] { "SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_MAX", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_STEP", "JOB_COMPLETION_INDEX" })
+        foreach (var name in SchedulerShard.Variables)
             info.Environment[name] = "";
         foreach (var (name, value) in set)
             info.Environment[name] = value;

@@ -35,10 +35,11 @@ public sealed class FeaturizeSettings : ViewSettings
     {
         if (IsAuto)
             return SchedulerShard.TryResolve(SchedulerShard.ProcessEnvironment, ShardCount, out error);
+        var spec = FeatureShard.TryParseSpec(Shard);
         error = ShardCount is not null ? "--shard-count goes with --shard auto only (--shard i/n says n itself)"
-            : FeatureShard.TryParseSpec(Shard) is null ? $"--shard '{Shard}' is not i/n with 1 <= i <= n (e.g. 1/4), nor auto"
+            : spec is null ? $"--shard '{Shard}' is not i/n with 1 <= i <= n (e.g. 1/4), nor auto"
             : null;
-        return error is null && FeatureShard.TryParseSpec(Shard) is var (index, count) ? new SchedulerShard.Resolved(index, count, "--shard") : null;
+        return error is null && spec is var (index, count) ? new SchedulerShard.Resolved(index, count, "--shard") : null;
     }
 
     internal override string? MoreErrors() =>

@@ -19,6 +19,10 @@ internal static class SchedulerShard
         SlurmTaskCount = "SLURM_ARRAY_TASK_COUNT", SlurmTaskStep = "SLURM_ARRAY_TASK_STEP", SlurmJobId = "SLURM_JOB_ID",
         KubernetesIndex = "JOB_COMPLETION_INDEX";
 
+    /// <summary>Every variable <see cref="TryResolve"/> reads.</summary>
+    public static IReadOnlyList<string> Variables { get; } =
+        [SlurmTaskId, SlurmTaskMin, SlurmTaskMax, SlurmTaskCount, SlurmTaskStep, SlurmJobId, KubernetesIndex];
+
     /// <summary>A resolved shard: 0-based index, count, and where they came from (for the console's line).</summary>
     public sealed record Resolved(int Index, int Count, string Source);
 
