@@ -7,6 +7,7 @@ using MlNetTransfer.Benchmarks;
 //   int8-profile [data] [--threads T]
 //   featurize-tune [data] [--repeats R] [--threads T]
 //   featurize [data] [--repeats R] [--threads T] [--no-int8] [--caltech <folder>]
+//   synthetic-set <data> <out folder> --images N [--seed S]
 // As the console does (every way measured in this process runs under it).
 MlNetTransfer.IO.NativeMemoryTuning.ReturnLargeBuffersToTheOs();
 string data = args.Length > 1 && !args[1].StartsWith("--") ? args[1] : Path.Combine("..", "shared", "data", "hymenoptera_data");
@@ -29,6 +30,8 @@ switch (args.FirstOrDefault())
         return Int8ProfileBenchmark.Run(data, threads);
     case "featurize-tune":
         return FeaturizeBenchmark.Tune(data, Option("--repeats", 3), threads);
+    case "synthetic-set":
+        return SyntheticSet.Run(args[1], args[2], Option("--images", 1000), Option("--seed", 1));
     case "featurize-rss":
         return FeaturizeBenchmark.PeakRssChild(args[1], int.Parse(args[2]), threads);
     default:
@@ -37,5 +40,6 @@ switch (args.FirstOrDefault())
         Console.Error.WriteLine("       stock-baseline [data]");
         Console.Error.WriteLine("       int8-profile [data] [--threads T]");
         Console.Error.WriteLine("       featurize [data] [--repeats R] [--threads T] [--no-int8] [--caltech folder]");
+        Console.Error.WriteLine("       synthetic-set <data> <out folder> --images N [--seed S]");
         return 2;
 }

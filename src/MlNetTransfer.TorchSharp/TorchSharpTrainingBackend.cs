@@ -241,7 +241,7 @@ internal sealed class TorchSharpTrainingBackend : ITorchSharpBackend
         for (int start = 0; start < n; start += batchSize)
         {
             var members = order.AsSpan(start, Math.Min(batchSize, n - start)).ToArray();
-            var x = ViewTensors.Of(set, members.Select(m => ((int)m, random.Next(set.Images[(int)m].Views.Length))).ToList());
+            var x = ViewTensors.Of(set, members.Select(m => ((int)m, random.Next(set.Images[(int)m].Views.Count))).ToList());
             yield return new Batch(x, tensor(members.Select(m => labels[m]).ToArray()), members.Length);
         }
     }

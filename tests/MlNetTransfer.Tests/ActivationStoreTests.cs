@@ -33,8 +33,8 @@ public class ActivationStoreTests
         Assert.Equal(expected.Images.Select(i => i.Image.Path), actual.Images.Select(i => i.Image.Path));
         for (int i = 0; i < expected.Images.Count; i++)
         {
-            Assert.Equal(expected.Images[i].Views.Length, actual.Images[i].Views.Length);
-            for (int v = 0; v < expected.Images[i].Views.Length; v++)
+            Assert.Equal(expected.Images[i].Views.Count, actual.Images[i].Views.Count);
+            for (int v = 0; v < expected.Images[i].Views.Count; v++)
                 Assert.Equal(expected.Images[i].Views[v], actual.Images[i].Views[v]);
         }
     }
@@ -98,7 +98,7 @@ public class ActivationStoreTests
         Featurize(graph, images, temp.Path);
         var withMirror = Featurize(graph, images, temp.Path, Mirror);
         Assert.Equal((0, 4, 4), (withMirror.FromStore, withMirror.Computed, withMirror.ViewsComputed)); // the mirror views only
-        Assert.All(withMirror.Images, i => Assert.Equal(2, i.Views.Length));
+        Assert.All(withMirror.Images, i => Assert.Equal(2, i.Views.Count));
         Assert.Equal(4, Featurize(graph, images, temp.Path).FromStore);
         Assert.Equal(4, Featurize(graph, images, temp.Path, Mirror).FromStore);
     }

@@ -49,6 +49,7 @@ internal static partial class OptionFlags
         ["FineTuning.Schedule"] = "--schedule",
         ["FineTuning.AugmentedViews"] = "--augment",
         ["FineTuning.Patience"] = "--patience",
+        ["FineTuning.Views"] = "--views",
         ["FineTuning.TrainBatchNorm"] = "--train-batchnorm",
         ["FineTuning.LabelSmoothing"] = "--label-smoothing",
         ["TestTimeFlip"] = "--test-time-flip",
@@ -84,6 +85,8 @@ internal static partial class OptionFlags
         aliases: [("mlp", HeadKind.TorchSharpMlp)]);
 
     public static readonly ValueNames<OptimizerKind> Optimizers = new([(OptimizerKind.Sgd, "sgd"), (OptimizerKind.AdamW, "adamw")]);
+
+    public static readonly ValueNames<ViewStorage> ViewStorages = new([(ViewStorage.DiskHalf, "disk-fp16"), (ViewStorage.Disk, "disk"), (ViewStorage.Memory, "memory")]);
 
     public static readonly ValueNames<LearningRateSchedule> Schedules = new([(LearningRateSchedule.Cosine, "cosine"), (LearningRateSchedule.OneCycle, "one-cycle")]);
 

@@ -162,6 +162,11 @@ public abstract class ViewSettings : BaseSettings
     [DefaultValue(4)]
     public int Augment { get; init; } = 4;
 
+    [CommandOption("--views <WHERE>")]
+    [Description("fine-tune: where the frozen part's activations of every training view are kept while the block trains: disk-fp16 (a temp file of 16-bit floats; memory stays flat as the data grows), disk (32-bit floats) or memory.")]
+    [DefaultValue("disk-fp16")]
+    public string Views { get; init; } = "disk-fp16";
+
     [CommandOption("--no-mirror")]
     [Description("No left-right flips: no mirror image for the L-BFGS head, no random flips in the TorchSharp heads' crops (for data whose orientation carries meaning).")]
     public bool NoMirror { get; init; }
@@ -175,7 +180,7 @@ public abstract class ViewSettings : BaseSettings
             Mode = OptionFlags.Modes.Parse(Mode ?? DefaultMode),
             Head = Head is null ? null : OptionFlags.Heads.Parse(Head),
             Mirror = !NoMirror,
-            FineTuning = o.FineTuning with { Unfreeze = Unfreeze, AugmentedViews = Augment },
+            FineTuning = o.FineTuning with { Unfreeze = Unfreeze, AugmentedViews = Augment, Views = OptionFlags.ViewStorages.Parse(Views) },
         };
     }
 
@@ -191,6 +196,8 @@ public abstract class ViewSettings : BaseSettings
             return "--head linear is ambiguous: use lbfgs (ML.NET's L-BFGS, feature extraction) or torch-softmax (TorchSharp; what fine-tuning's linear head was)";
         if (Head is not null && !OptionFlags.Heads.TryParse(Head, out _))
             return $"--head must be one of {string.Join(", ", OptionFlags.Heads.Words)}";
+        if (!OptionFlags.ViewStorages.TryParse(Views, out _))
+            return $"--views must be one of {string.Join(", ", OptionFlags.ViewStorages.Words)}";
         return base.WordErrors();
     }
 }

@@ -16,14 +16,14 @@ internal static class ViewTensors
         int length = set.Length;
         var data = new float[items.Count * length];
         for (int i = 0; i < items.Count; i++)
-            set.Images[items[i].Image].Views[items[i].View].CopyTo(data, i * length);
+            set.Images[items[i].Image].Views.CopyTo(items[i].View, data.AsSpan(i * length, length));
         return tensor(data, [items.Count, .. set.Shape.Select(d => (long)d)]);
     }
 
     /// <summary>Pooled features of every view (or only the plain ones), through the frozen suffix, and their labels.</summary>
     public static (Tensor X, Tensor Y) Pooled(nn.Module<Tensor, Tensor>? suffix, ViewSet set, Dictionary<string, long> classIndex, bool plainOnly = false)
     {
-        var items = set.Images.SelectMany((image, i) => Enumerable.Range(0, plainOnly ? 1 : image.Views.Length).Select(v => (i, v))).ToList();
+        var items = set.Images.SelectMany((image, i) => Enumerable.Range(0, plainOnly ? 1 : image.Views.Count).Select(v => (i, v))).ToList();
         var labels = tensor(items.Select(it => classIndex[set.Images[it.i].Image.Label]).ToArray());
         if (items.Count == 0)
             return (empty(0), labels);

@@ -29,10 +29,16 @@ internal sealed class ActivationPipeline : IDisposable
     private readonly int _side;
     private readonly PixelBuffers _buffers = new();
     private readonly DecodeWorkers _decoders;
+    private readonly ViewStorage _storage;
+    private readonly string _spillFolder;
+    private ViewSpillFile? _spill;
 
+    /// <summary>A pipeline of one cut; <paramref name="storage"/> says where the views' values are kept once computed (disk: a temp file in <paramref name="spillFolder"/>, null = <see cref="ViewSpillFile.DefaultFolder"/>).</summary>
     public ActivationPipeline(MLContext ml, GraphPrefix prefix, PreprocessingSpec spec, int? threads, FeaturizerOptions? options = null,
-        ImageValidationOptions? checks = null)
+        ImageValidationOptions? checks = null, ViewStorage storage = ViewStorage.Memory, string? spillFolder = null)
     {
+        _storage = storage;
+        _spillFolder = spillFolder ?? ViewSpillFile.DefaultFolder;
         _prefix = prefix;
         _spec = spec;
         _options = options ?? new FeaturizerOptions();
@@ -71,6 +77,12 @@ internal sealed class ActivationPipeline : IDisposable
 
     /// <summary>Why the requested device is not used (e.g. no GPU), or null.</summary>
     public string? DeviceNote { get; }
+
+    /// <summary>Where this pipeline keeps the values of the views it gives out.</summary>
+    public ViewStorage Storage => _storage;
+
+    /// <summary>The temp file of the views on disk (null until the first, or when they stay in memory).</summary>
+    public ViewSpillFile? Spill => _spill;
 
     /// <param name="images">Images, in the order the results should have.</param>
     /// <param name="plan">The views wanted of each.</param>
@@ -133,7 +145,8 @@ internal sealed class ActivationPipeline : IDisposable
 
         void Complete(PreparedImage image)
         {
-            results[image.Index] = new ImageViews(image.Image, image.ContentHash!, image.Views!);
+            results[image.Index] = new ImageViews(image.Image, image.ContentHash!, Keep(image.Views!));
+            image.Views = null;
             Advance();
         }
 
@@ -196,6 +209,15 @@ internal sealed class ActivationPipeline : IDisposable
             Damaged = (Store?.Damaged ?? 0) - damagedBefore,
         });
         return set;
+    }
+
+    /// <summary>An image's views as this pipeline keeps them: the arrays, or a slice of the spill file (the arrays then go).</summary>
+    private ViewValues Keep(float[][] views)
+    {
+        if (_storage == ViewStorage.Memory)
+            return ViewValues.InMemory(views);
+        _spill ??= new ViewSpillFile(_spillFolder, Shape.Aggregate(1, (a, b) => checked(a * b)), _storage == ViewStorage.DiskHalf);
+        return _spill.Append(views);
     }
 
     private string Describe(int images, ViewPlan plan)
@@ -310,6 +332,7 @@ internal sealed class ActivationPipeline : IDisposable
 
     public void Dispose()
     {
+        _spill?.Dispose();
         _decoders.Dispose();
         _session.Dispose();
         _pixels.Dispose();

@@ -70,8 +70,13 @@ internal sealed record ViewPlan(bool Mirror, int Crops, bool CropFlip, int Seed)
 }
 
 /// <summary>An image and its views' values at a cut of the graph (pooled features, or freeze-boundary activations), in plan order.</summary>
-internal sealed record ImageViews(LabeledImage Image, string ContentHash, float[][] Views)
+internal sealed record ImageViews(LabeledImage Image, string ContentHash, ViewValues Views)
 {
+    public ImageViews(LabeledImage image, string contentHash, float[][] views)
+        : this(image, contentHash, ViewValues.InMemory(views))
+    {
+    }
+
     public float[] Plain => Views[0];
 }
 
@@ -92,8 +97,11 @@ internal sealed record ViewSet(IReadOnlyList<ImageViews> Images, int[] Shape, IR
     /// <summary>Views the graph ran on.</summary>
     public int ViewsComputed { get; init; }
 
-    /// <summary>Memory the values take.</summary>
-    public long Bytes => Images.Sum(i => (long)i.Views.Length * Length * sizeof(float));
+    /// <summary>Process memory the values take.</summary>
+    public long Bytes => Images.Sum(i => i.Views.MemoryBytes);
+
+    /// <summary>Bytes of a spill file the values take (<see cref="ViewStorage"/>).</summary>
+    public long DiskBytes => Images.Sum(i => i.Views.DiskBytes);
 
     /// <summary>This set and <paramref name="other"/> (same cut), in that order.</summary>
     public ViewSet Concat(ViewSet other) => new(Images.Concat(other.Images).ToList(), Shape, Unreadable.Concat(other.Unreadable).ToList(), Warnings.Concat(other.Warnings).ToList());
@@ -102,5 +110,5 @@ internal sealed record ViewSet(IReadOnlyList<ImageViews> Images, int[] Shape, IR
     public ViewSet Subset(Func<ImageViews, bool> keep) => new(Images.Where(keep).ToList(), Shape, [], []);
 
     /// <summary>Only the plain view of each image.</summary>
-    public ViewSet PlainOnly() => new(Images.Select(i => i with { Views = [i.Plain] }).ToList(), Shape, Unreadable, Warnings);
+    public ViewSet PlainOnly() => new(Images.Select(i => i with { Views = i.Views.Take(1) }).ToList(), Shape, Unreadable, Warnings);
 }

@@ -1,3 +1,5 @@
+using MlNetTransfer.Featurization;
+
 namespace MlNetTransfer.Training;
 
 /// <summary>Optimizer of the TorchSharp heads and of fine-tuning.</summary>
@@ -68,6 +70,12 @@ public sealed record FineTuningOptions
 
     /// <summary>Augmented views (random resized crop, and a random flip unless <see cref="ImageClassifierTrainerOptions.Mirror"/> is off) per training image, besides the plain one. Default 4.</summary>
     public int AugmentedViews { get; init; } = 4;
+
+    /// <summary>
+    /// Fine-tuning: where the frozen part's activations of every training view are kept while the block trains. Default
+    /// <see cref="ViewStorage.DiskHalf"/>: a temp file of 16-bit floats, so memory does not grow with the data.
+    /// </summary>
+    public ViewStorage Views { get; init; } = ViewStorage.DiskHalf;
 
     /// <summary>Fine-tuning: stop after this many epochs without a better validation loss. Default 5.</summary>
     public int Patience { get; init; } = 5;

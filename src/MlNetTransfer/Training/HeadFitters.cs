@@ -146,7 +146,7 @@ internal sealed class TorchHeadFitter(TrainingRun run, ITorchSharpBackend backen
         var keep = before?.Best is { } best ? (best.Phase, best.Epoch) : ((string, int)?)null;
         var job = run.Job(train, validation, warm, keep, name, before?.HeadEpoch);
         progress.Note(FormattableString.Invariant(
-            $"{train.Images.Count} training images x {run.TrainPlan.Count} view(s) of [{string.Join(",", train.Shape)}] at {run.Prefix.Tensor}: {(train.Bytes + validation.Bytes) / 1048576.0:F0} MiB in memory"));
+            $"{train.Images.Count} training images x {run.TrainPlan.Count} view(s) of [{string.Join(",", train.Shape)}] at {run.Prefix.Tensor}: {Where(train, validation)}"));
         var model = backend.Train(job, progress, cancellationToken);
         if (model.Stopped && model.Best is null)
         {
@@ -155,6 +155,15 @@ internal sealed class TorchHeadFitter(TrainingRun run, ITorchSharpBackend backen
             throw new OperationCanceledException(cancellationToken);
         }
         return new Fitted(run, model, (chosen as Fitted)?.Model.History ?? model.History, chosen is not null);
+    }
+
+    private string Where(ViewSet train, ViewSet validation)
+    {
+        long memory = train.Bytes + validation.Bytes, disk = train.DiskBytes + validation.DiskBytes;
+        if (disk == 0 || run.Pipeline.Spill is not { } spill)
+            return FormattableString.Invariant($"{memory / 1048576.0:F0} MiB in memory");
+        string wide = spill.WideImages > 0 ? FormattableString.Invariant($"; {spill.WideImages} image(s) as 32-bit floats, a value beyond 16 bits' range") : "";
+        return FormattableString.Invariant($"{disk / 1048576.0:F0} MiB on disk ({(spill.Half ? "16" : "32")}-bit floats, {spill.FilePath}{wide})");
     }
 
     private sealed class Fitted(TrainingRun run, ITrainedTorchModel model, IReadOnlyList<EpochRecord> selection, bool isRefit) : FittedHead

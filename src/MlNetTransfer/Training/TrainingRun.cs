@@ -79,7 +79,9 @@ internal sealed class TrainingRun : IDisposable
         if (freeze is not null)
             progress.Note($"unfreezing {string.Join(", ", freeze.Unfrozen.Select(b => b.Name))}; the frozen part runs once per view, up to {freeze.Tensor}");
         var prefix = source.Prefix(freeze?.Tensor ?? FeaturizerGraphBuilder.FeaturesTensor);
-        var pipeline = new ActivationPipeline(new MLContext(options.Seed), prefix, source.Preset.Preprocessing, options.Threads, options.Featurizer, options.ImageChecks);
+        // Freeze-boundary activations are large (200 KB a view at resnet18's stage4): fine-tuning keeps them where its options say; pooled features stay in memory.
+        var pipeline = new ActivationPipeline(new MLContext(options.Seed), prefix, source.Preset.Preprocessing, options.Threads, options.Featurizer, options.ImageChecks,
+            freeze is not null ? options.FineTuning.Views : ViewStorage.Memory);
         try
         {
             if (pipeline.DeviceNote is not null)
@@ -166,7 +168,7 @@ internal sealed class TrainingRun : IDisposable
             .Append('|').Append(Prefix.Key).Append('|').Append(job.Boundary).Append('|').Append(job.FeatureLength)
             .Append('|').AppendJoin(",", job.Classes).Append('|').AppendJoin(",", TrainPlan.Views.Select(v => v.Key))
             .Append('|').Append(job.WarmStart is null ? "cold" : WeightsHash(job.WarmStart)).Append('|').Append(job.KeepEpoch).Append('|').Append(job.KeepHeadEpoch)
-            .Append('|').AppendJoin(";", job.Train.Images.Select(i => $"{i.ContentHash}:{i.Image.Label}:{i.Views.Length}"))
+            .Append('|').AppendJoin(";", job.Train.Images.Select(i => $"{i.ContentHash}:{i.Image.Label}:{i.Views.Count}"))
             .Append('|').AppendJoin(";", job.Validation.Images.Select(i => $"{i.ContentHash}:{i.Image.Label}"));
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())));
     }
