@@ -35,7 +35,7 @@ bash "$HERE/install.sh" >/dev/null
 [ -x "$TIME" ] || { echo "side-by-side.sh: $TIME missing (apt-get install -y time)" >&2; exit 1; }
 if [ "${BUILD:-0}" = 1 ] || [ ! -f "$BIN/mlnet-transfer.dll" ]; then
   echo "building mlnet-transfer into $BIN"
-  dotnet build "$REPO/src/MlNetTransfer.Cli" -c Release -o "$BIN" -nologo -v q >/dev/null
+  env -u OUTDIR dotnet build "$REPO/src/MlNetTransfer.Cli" -c Release -o "$BIN" -nologo -v q >/dev/null  # MSBuild would take OUTDIR for OutDir
 fi
 rm -rf "$OUTDIR"; mkdir -p "$OUTDIR"
 {

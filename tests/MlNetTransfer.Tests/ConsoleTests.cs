@@ -69,6 +69,8 @@ public class ConsoleTests
     [InlineData("train", "--mode", "feature-extraction", "--head", "torch-mlp", "--epochs", "3")]
     [InlineData("train", "--mode", "feature-extraction", "--augment", "2")]
     [InlineData("train", "--mode", "feature-extraction", "--lr", "0.01")]
+    [InlineData("train", "--mode", "feature-extraction", "--views", "memory")]
+    [InlineData("train", "--mode", "fine-tune", "--views", "ram")]
     [InlineData("train", "--mode", "fine-tune", "--l2", "1")]
     [InlineData("train", "--mode", "fine-tune", "--precision", "int8")]
     [InlineData("train", "--mode", "fine-tune", "--head", "lbfgs")]
@@ -137,7 +139,7 @@ public class ConsoleTests
         var help = Processes.Run(Processes.CliDll, "train", "--help");
         Assert.Equal(0, help.ExitCode);
         foreach (var option in new[] { "--base", "--base-model", "--out", "--seed", "--l2", "--folds", "--validation-fraction", "--no-refit", "--no-mirror", "--threads", "--batch-size",
-                     "--mode", "--time-budget", "--candidates", "--unfreeze", "--head", "--epochs", "--head-epochs", "--lr", "--block-lr-factor", "--augment", "--patience", "--optimizer", "--weight-decay", "--schedule",
+                     "--mode", "--time-budget", "--candidates", "--unfreeze", "--head", "--epochs", "--head-epochs", "--lr", "--block-lr-factor", "--augment", "--patience", "--optimizer", "--weight-decay", "--schedule", "--views",
                      "--train-batchnorm", "--resume", "--features", "--quiet", "--verbose", "--no-color" })
             Assert.Contains(option, help.StdOut);
     }

@@ -14,7 +14,8 @@ namespace MlNetTransfer.Featurization;
 /// make the views asked for (plain, mirror, seeded crops) a bounded window ahead, while one ONNX Runtime session of the
 /// cut runs the views in batches; results come back in input order. A view found in the <see cref="ActivationStore"/>
 /// is not made or run (its file is still checked against this run's limits); a view the graph computed is stored,
-/// unless its image was used despite a warning. Memory for pixels stays bounded by the window; the results are kept.
+/// unless its image was used despite a warning. Memory for pixels stays bounded by the window; the results are kept, in
+/// memory or (<see cref="ViewStorage"/>) in a temp file, so that fine-tuning's memory does not grow with the data.
 /// An undecodable file is skipped and listed; the run goes on.
 /// </summary>
 internal sealed class ActivationPipeline : IDisposable
@@ -78,9 +79,6 @@ internal sealed class ActivationPipeline : IDisposable
     /// <summary>Why the requested device is not used (e.g. no GPU), or null.</summary>
     public string? DeviceNote { get; }
 
-    /// <summary>Where this pipeline keeps the values of the views it gives out.</summary>
-    public ViewStorage Storage => _storage;
-
     /// <summary>The temp file of the views on disk (null until the first, or when they stay in memory).</summary>
     public ViewSpillFile? Spill => _spill;
 
@@ -92,6 +90,8 @@ internal sealed class ActivationPipeline : IDisposable
     public ViewSet Run(IReadOnlyList<LabeledImage> images, ViewPlan plan, string stage, IProgress<ProgressEvent>? progress = null,
         CancellationToken cancellationToken = default)
     {
+        if (_storage != ViewStorage.Memory)
+            _spill ??= new ViewSpillFile(_spillFolder, Shape.Aggregate(1, (a, b) => checked(a * b)), _storage == ViewStorage.DiskHalf);
         int batchViews = Math.Max(1, _options.BatchSize);
         // Enough prepared images to fill the next batch while this one runs, never much more.
         int window = Math.Max(4 * _decoders.Count, (int)Math.Ceiling(2.0 * batchViews / plan.Count));
@@ -119,18 +119,22 @@ internal sealed class ActivationPipeline : IDisposable
                 batch[i].Pixels.AsSpan(0, _pixels.Length).CopyTo(buffer.AsSpan(i * _pixels.Length, _pixels.Length));
                 _buffers.Return(batch[i].Pixels);
             }
-            RunBatch(buffer, batch.Count, out var values);
-            int length = values.Length / batch.Count;
-            for (int i = 0; i < batch.Count; i++)
+            using (var outputs = RunBatch(buffer, batch.Count))
             {
-                var (image, view, _) = batch[i];
-                var target = values.AsSpan(i * length, length).ToArray();
-                image.Views![view] = target;
-                // A file used despite a warning is not stored: a later run may have a stricter policy for it.
-                if (image.Warning is null)
-                    Store?.Put(image.ContentHash!, plan.Views[view].Key, target);
-                if (--image.Missing == 0)
-                    Complete(image);
+                // Read where ONNX Runtime wrote them: a view is copied only into what keeps it (an array, the spill file, the store).
+                var values = outputs[0].GetTensorDataAsSpan<float>();
+                int length = values.Length / batch.Count;
+                for (int i = 0; i < batch.Count; i++)
+                {
+                    var (image, view, _) = batch[i];
+                    var target = values.Slice(i * length, length);
+                    image.Views!.Put(view, target);
+                    // A file used despite a warning is not stored: a later run may have a stricter policy for it.
+                    if (image.Warning is null)
+                        Store?.Put(image.ContentHash!, plan.Views[view].Key, target);
+                    if (--image.Missing == 0)
+                        Complete(image);
+                }
             }
             viewsComputed += batch.Count;
             batch.Clear();
@@ -145,7 +149,7 @@ internal sealed class ActivationPipeline : IDisposable
 
         void Complete(PreparedImage image)
         {
-            results[image.Index] = new ImageViews(image.Image, image.ContentHash!, Keep(image.Views!));
+            results[image.Index] = new ImageViews(image.Image, image.ContentHash!, image.Views!.Done());
             image.Views = null;
             Advance();
         }
@@ -211,15 +215,6 @@ internal sealed class ActivationPipeline : IDisposable
         return set;
     }
 
-    /// <summary>An image's views as this pipeline keeps them: the arrays, or a slice of the spill file (the arrays then go).</summary>
-    private ViewValues Keep(float[][] views)
-    {
-        if (_storage == ViewStorage.Memory)
-            return ViewValues.InMemory(views);
-        _spill ??= new ViewSpillFile(_spillFolder, Shape.Aggregate(1, (a, b) => checked(a * b)), _storage == ViewStorage.DiskHalf);
-        return _spill.Append(views);
-    }
-
     private string Describe(int images, ViewPlan plan)
     {
         string what = _prefix.Tensor == FeaturizerGraphBuilder.FeaturesTensor ? "Featurizing" : $"Running the frozen base up to {_prefix.Tensor} on";
@@ -244,12 +239,12 @@ internal sealed class ActivationPipeline : IDisposable
     private PreparedImage Prepare(PreparedImage result, FileBytes bytes, ViewPlan plan)
     {
         result.ContentHash = ContentHash.Of(bytes.Span);
-        result.Views = new float[plan.Count][];
+        result.Views = new ArrivingViews(plan.Count, _spill);
         var missing = new List<int>();
         for (int v = 0; v < plan.Count; v++)
         {
             if (Store?.TryGet(result.ContentHash, plan.Views[v].Key) is { } stored)
-                result.Views[v] = stored;
+                result.Views.Put(v, stored);
             else
                 missing.Add(v);
         }
@@ -322,12 +317,18 @@ internal sealed class ActivationPipeline : IDisposable
 
     private int[] RunBatch(float[] buffer, int count, out float[] values)
     {
+        using var outputs = RunBatch(buffer, count);
+        values = outputs[0].GetTensorDataAsSpan<float>().ToArray();
+        return outputs[0].GetTensorTypeAndShape().Shape.Skip(1).Select(d => (int)d).ToArray();
+    }
+
+    /// <summary>The cut on the first <paramref name="count"/> views of the buffer; the caller disposes the outputs.</summary>
+    private IDisposableReadOnlyCollection<OrtValue> RunBatch(float[] buffer, int count)
+    {
         using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, buffer.AsMemory(0, count * _pixels.Length),
             [count, 3, _spec.Height, _spec.Width]);
         using var runOptions = new RunOptions();
-        using var outputs = _session.Run(runOptions, [FeaturizerGraphBuilder.PixelsTensor], [input], [_prefix.Tensor]);
-        values = outputs[0].GetTensorDataAsSpan<float>().ToArray();
-        return outputs[0].GetTensorTypeAndShape().Shape.Skip(1).Select(d => (int)d).ToArray();
+        return _session.Run(runOptions, [FeaturizerGraphBuilder.PixelsTensor], [input], [_prefix.Tensor]);
     }
 
     public void Dispose()
@@ -357,10 +358,42 @@ internal sealed class ActivationPipeline : IDisposable
         public string? ContentHash { get; set; }
         public string? Rejection { get; set; }
         public string? Warning { get; set; }
-        public float[][]? Views { get; set; }
+        public ArrivingViews? Views { get; set; }
         public int Missing { get; set; }
         public List<(int View, float[] Pixels)>? Pixels { get; set; }
     }
+}
+
+/// <summary>
+/// One image's views as they arrive (from the store on a decoder thread, from a batch on the pipeline's), kept the
+/// pipeline's way: as arrays, or written to the spill file at once, so that no view waits in memory for its siblings.
+/// </summary>
+internal sealed class ArrivingViews(int count, ViewSpillFile? spill)
+{
+    private readonly float[][]? _arrays = spill is null ? new float[count][] : null;
+    private readonly long[] _offsets = spill is null ? [] : new long[count];
+    private readonly bool[] _half = spill is null ? [] : new bool[count];
+
+    /// <summary>A view's values, read from wherever they are now (copied if kept).</summary>
+    public void Put(int view, ReadOnlySpan<float> values)
+    {
+        if (spill is null)
+            _arrays![view] = values.ToArray();
+        else
+            (_offsets[view], _half[view]) = spill.Append(values);
+    }
+
+    /// <summary>A view's values in an array of the caller's that it gives up (kept as it is in memory).</summary>
+    public void Put(int view, float[] values)
+    {
+        if (spill is null)
+            _arrays![view] = values;
+        else
+            Put(view, (ReadOnlySpan<float>)values);
+    }
+
+    /// <summary>All views, once each has arrived.</summary>
+    public ViewValues Done() => spill is null ? ViewValues.InMemory(_arrays!) : spill.Views(_offsets, _half);
 }
 
 /// <summary>The content key of an image file: SHA-256 of its bytes, hex.</summary>

@@ -7,9 +7,9 @@ using MlNetTransfer.IO;
 namespace MlNetTransfer.Featurization;
 
 /// <summary>
-/// A process-private temp file of views, each image's appended once and read back many times (fine-tuning reads every
-/// image's views each epoch), as 16-bit floats or, for <see cref="ViewStorage.Disk"/> and for an image whose values a
-/// 16-bit float cannot hold, 32-bit floats. Reads and writes are positional (<see cref="RandomAccess"/>): thread-safe,
+/// A process-private temp file of views, each written once and read back many times (fine-tuning reads a view of every
+/// image each epoch), as 16-bit floats or, for <see cref="ViewStorage.Disk"/> and for a view with a value a 16-bit
+/// float cannot hold, 32-bit floats. Reads and writes are positional (<see cref="RandomAccess"/>): thread-safe,
 /// and nothing of the file is mapped into the process, so its pages live in the OS's file cache (which the OS may drop)
 /// and not in the process's resident set, where a memory map's touched pages would count. The file is deleted when
 /// closed; one a killed process left is removed when the next run opens the folder.
@@ -47,36 +47,25 @@ internal sealed class ViewSpillFile : IDisposable
     /// <summary>Bytes written so far.</summary>
     public long Bytes => Interlocked.Read(ref _end);
 
-    /// <summary>Images kept as 32-bit floats although <see cref="Half"/> was asked (a value beyond ±65504).</summary>
-    public int WideImages => Volatile.Read(ref _wide);
+    /// <summary>Views kept as 32-bit floats although <see cref="Half"/> was asked (a value beyond ±65504).</summary>
+    public int WideViews => Volatile.Read(ref _wide);
 
-    /// <summary>Stores an image's views (each <see cref="Length"/> floats); the result reads them back.</summary>
-    public ViewValues Append(IReadOnlyList<float[]> views)
+    /// <summary>Stores one view (<see cref="Length"/> floats): where it went and whether as 16-bit floats.</summary>
+    public (long Offset, bool Half) Append(ReadOnlySpan<float> view)
     {
-        bool half = Half && views.All(v => v.Length == 0 || TensorPrimitives.MaxMagnitude(v) <= (float)System.Half.MaxValue);
+        if (view.Length != Length)
+            throw new ArgumentException($"a view has {Length} values, not {view.Length}");
+        bool half = Half && (view.Length == 0 || TensorPrimitives.MaxMagnitude(view) <= (float)System.Half.MaxValue);
         if (Half && !half)
             Interlocked.Increment(ref _wide);
-        int bytesPerView = Length * (half ? 2 : 4);
-        long start = Interlocked.Add(ref _end, (long)views.Count * bytesPerView) - (long)views.Count * bytesPerView;
-        var buffer = half ? ArrayPool<byte>.Shared.Rent(bytesPerView) : null;
+        int bytes = Length * (half ? 2 : 4);
+        long offset = Interlocked.Add(ref _end, bytes) - bytes;
+        var buffer = half ? ArrayPool<byte>.Shared.Rent(bytes) : null;
         try
         {
-            for (int v = 0; v < views.Count; v++)
-            {
-                if (views[v].Length != Length)
-                    throw new ArgumentException($"a view has {Length} values, not {views[v].Length}");
-                ReadOnlySpan<byte> bytes;
-                if (half)
-                {
-                    TensorPrimitives.ConvertToHalf(views[v], MemoryMarshal.Cast<byte, Half>(buffer.AsSpan(0, bytesPerView)));
-                    bytes = buffer.AsSpan(0, bytesPerView);
-                }
-                else
-                {
-                    bytes = MemoryMarshal.AsBytes(views[v].AsSpan());
-                }
-                RandomAccess.Write(_handle, bytes, start + (long)v * bytesPerView);
-            }
+            if (half)
+                TensorPrimitives.ConvertToHalf(view, MemoryMarshal.Cast<byte, Half>(buffer.AsSpan(0, bytes)));
+            RandomAccess.Write(_handle, half ? buffer.AsSpan(0, bytes) : MemoryMarshal.AsBytes(view), offset);
         }
         catch (IOException e)
         {
@@ -87,8 +76,21 @@ internal sealed class ViewSpillFile : IDisposable
             if (buffer is not null)
                 ArrayPool<byte>.Shared.Return(buffer);
         }
-        return new Slice(this, start, views.Count, half);
+        return (offset, half);
     }
+
+    /// <summary>Stores an image's views; the result reads them back.</summary>
+    public ViewValues Append(IReadOnlyList<float[]> views)
+    {
+        var offsets = new long[views.Count];
+        var half = new bool[views.Count];
+        for (int v = 0; v < views.Count; v++)
+            (offsets[v], half[v]) = Append(views[v]);
+        return Views(offsets, half);
+    }
+
+    /// <summary>An image's views stored before, as <see cref="Append(ReadOnlySpan{float})"/> said (in plan order).</summary>
+    public ViewValues Views(long[] offsets, bool[] half) => new Stored(this, offsets, half);
 
     private void Read(long offset, bool half, Span<float> target)
     {
@@ -124,18 +126,16 @@ internal sealed class ViewSpillFile : IDisposable
 
     public void Dispose() => _handle.Dispose();
 
-    /// <summary>One image's views: <see cref="Count"/> consecutive views from <c>start</c>.</summary>
-    private sealed class Slice(ViewSpillFile file, long start, int count, bool half) : ViewValues
+    /// <summary>One image's views: where each is in the file, and in which width.</summary>
+    private sealed class Stored(ViewSpillFile file, long[] offsets, bool[] half) : ViewValues
     {
-        private int BytesPerView => file.Length * (half ? 2 : 4);
-
-        public override int Count => count;
+        public override int Count => offsets.Length;
 
         public override int Length => file.Length;
 
         public override long MemoryBytes => 0;
 
-        public override long DiskBytes => (long)count * BytesPerView;
+        public override long DiskBytes => half.Sum(h => (long)file.Length * (h ? 2 : 4));
 
         public override float[] this[int view]
         {
@@ -147,13 +147,8 @@ internal sealed class ViewSpillFile : IDisposable
             }
         }
 
-        public override void CopyTo(int view, Span<float> target)
-        {
-            ArgumentOutOfRangeException.ThrowIfNegative(view);
-            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(view, count);
-            file.Read(start + (long)view * BytesPerView, half, target[..file.Length]);
-        }
+        public override void CopyTo(int view, Span<float> target) => file.Read(offsets[view], half[view], target[..file.Length]);
 
-        public override ViewValues Take(int n) => n == count ? this : new Slice(file, start, n, half);
+        public override ViewValues Take(int count) => count == offsets.Length ? this : new Stored(file, offsets[..count], half[..count]);
     }
 }

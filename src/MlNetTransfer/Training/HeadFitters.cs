@@ -162,7 +162,7 @@ internal sealed class TorchHeadFitter(TrainingRun run, ITorchSharpBackend backen
         long memory = train.Bytes + validation.Bytes, disk = train.DiskBytes + validation.DiskBytes;
         if (disk == 0 || run.Pipeline.Spill is not { } spill)
             return FormattableString.Invariant($"{memory / 1048576.0:F0} MiB in memory");
-        string wide = spill.WideImages > 0 ? FormattableString.Invariant($"; {spill.WideImages} image(s) as 32-bit floats, a value beyond 16 bits' range") : "";
+        string wide = spill.WideViews > 0 ? FormattableString.Invariant($"; {spill.WideViews} view(s) as 32-bit floats, a value beyond 16 bits' range") : "";
         return FormattableString.Invariant($"{disk / 1048576.0:F0} MiB on disk ({(spill.Half ? "16" : "32")}-bit floats, {spill.FilePath}{wide})");
     }
 

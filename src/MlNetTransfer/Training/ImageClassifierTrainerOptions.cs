@@ -262,11 +262,11 @@ public sealed record ImageClassifierTrainerOptions
             string[] headOnFrozenBase = ["HeadEpochs", "LearningRate", "Optimizer", "WeightDecay", "Schedule", "BatchSize", "AugmentedViews", "LabelSmoothing"];
             // Continuing a fine-tuned model skips the head phase: its block and head train on together.
             string[] continuedFineTuning = ["Epochs", "LearningRate", "BlockLearningRateFactor", "FineTuneHeadFactor", "Optimizer", "WeightDecay", "Schedule",
-                "BatchSize", "AugmentedViews", "Patience", "TrainBatchNorm", "LabelSmoothing"];
+                "BatchSize", "AugmentedViews", "Patience", "TrainBatchNorm", "LabelSmoothing", "Views"];
             string[] used = task switch
             {
                 TrainerTask.FindLearningRate => Mode == TrainingMode.FineTuning
-                    ? ["Unfreeze", "HeadEpochs", "LearningRate", "Schedule", "BlockLearningRateFactor", "FineTuneHeadFactor", "Optimizer", "WeightDecay", "BatchSize", "AugmentedViews", "TrainBatchNorm", "LabelSmoothing"]
+                    ? ["Unfreeze", "HeadEpochs", "LearningRate", "Schedule", "BlockLearningRateFactor", "FineTuneHeadFactor", "Optimizer", "WeightDecay", "BatchSize", "AugmentedViews", "TrainBatchNorm", "LabelSmoothing", "Views"]
                     : ["Optimizer", "WeightDecay", "BatchSize", "AugmentedViews", "LabelSmoothing"],
                 TrainerTask.Retrain => retrained switch
                 {
