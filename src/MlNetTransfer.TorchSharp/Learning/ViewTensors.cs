@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using MlNetTransfer.Featurization;
 using MlNetTransfer.TorchSharp.Heads;
 using TorchSharp;
@@ -14,10 +15,12 @@ internal static class ViewTensors
     public static Tensor Of(ViewSet set, IReadOnlyList<(int Image, int View)> items)
     {
         int length = set.Length;
-        var data = new float[items.Count * length];
+        // Written straight into the tensor's memory: a managed array per batch (12 MB at stage4) would only be garbage.
+        var batch = empty([items.Count, .. set.Shape.Select(d => (long)d)], ScalarType.Float32);
+        var data = MemoryMarshal.Cast<byte, float>(batch.bytes);
         for (int i = 0; i < items.Count; i++)
-            set.Images[items[i].Image].Views.CopyTo(items[i].View, data.AsSpan(i * length, length));
-        return tensor(data, [items.Count, .. set.Shape.Select(d => (long)d)]);
+            set.Images[items[i].Image].Views.CopyTo(items[i].View, data.Slice(i * length, length));
+        return batch;
     }
 
     /// <summary>Pooled features of every view (or only the plain ones), through the frozen suffix, and their labels.</summary>
