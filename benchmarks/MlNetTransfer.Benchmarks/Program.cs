@@ -6,6 +6,7 @@ using MlNetTransfer.Benchmarks;
 //   stock-baseline [data]
 //   int8-profile [data] [--threads T]
 //   featurize-tune [data] [--repeats R] [--threads T]
+//   decode-modes [data] [--repeats R] [--threads T] [--caltech <folder>] [--accuracy]
 //   featurize [data] [--repeats R] [--threads T] [--no-int8] [--caltech <folder>]
 // As the console does (every way measured in this process runs under it).
 MlNetTransfer.IO.NativeMemoryTuning.ReturnLargeBuffersToTheOs();
@@ -29,6 +30,9 @@ switch (args.FirstOrDefault())
         return Int8ProfileBenchmark.Run(data, threads);
     case "featurize-tune":
         return FeaturizeBenchmark.Tune(data, Option("--repeats", 3), threads);
+    case "decode-modes":
+        return DecodeModesBenchmark.Run(data, Option("--repeats", 3), threads,
+            Text("--caltech") ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(data))!, "caltech101_6"), args.Contains("--accuracy"));
     case "featurize-rss":
         return FeaturizeBenchmark.PeakRssChild(args[1], int.Parse(args[2]), threads);
     default:
@@ -36,6 +40,7 @@ switch (args.FirstOrDefault())
         Console.Error.WriteLine("       pipeline-views [data] [--repeats R] [--threads T] [--unfreeze stage4]");
         Console.Error.WriteLine("       stock-baseline [data]");
         Console.Error.WriteLine("       int8-profile [data] [--threads T]");
+        Console.Error.WriteLine("       decode-modes [data] [--repeats R] [--threads T] [--caltech folder] [--accuracy]");
         Console.Error.WriteLine("       featurize [data] [--repeats R] [--threads T] [--no-int8] [--caltech folder]");
         return 2;
 }
