@@ -6,6 +6,7 @@ using MlNetTransfer.Benchmarks;
 //   stock-baseline [data]
 //   int8-profile [data] [--threads T]
 //   featurize-tune [data] [--repeats R] [--threads T]
+//   decode-modes [data] [--repeats R] [--threads T] [--caltech <folder>] [--accuracy]
 //   featurize [data] [--repeats R] [--threads T] [--no-int8] [--caltech <folder>]
 //   synthetic-set <data> <out folder> --images N [--seed S]
 // As the console does (every way measured in this process runs under it).
@@ -32,6 +33,9 @@ switch (args.FirstOrDefault())
         return FeaturizeBenchmark.Tune(data, Option("--repeats", 3), threads);
     case "synthetic-set":
         return SyntheticSet.Run(args[1], args[2], Option("--images", 1000), Option("--seed", 1));
+    case "decode-modes":
+        return DecodeModesBenchmark.Run(data, Option("--repeats", 3), threads,
+            Text("--caltech") ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(data))!, "caltech101_6"), args.Contains("--accuracy"));
     case "featurize-rss":
         return FeaturizeBenchmark.PeakRssChild(args[1], int.Parse(args[2]), threads);
     default:
@@ -39,6 +43,7 @@ switch (args.FirstOrDefault())
         Console.Error.WriteLine("       pipeline-views [data] [--repeats R] [--threads T] [--unfreeze stage4]");
         Console.Error.WriteLine("       stock-baseline [data]");
         Console.Error.WriteLine("       int8-profile [data] [--threads T]");
+        Console.Error.WriteLine("       decode-modes [data] [--repeats R] [--threads T] [--caltech folder] [--accuracy]");
         Console.Error.WriteLine("       featurize [data] [--repeats R] [--threads T] [--no-int8] [--caltech folder]");
         Console.Error.WriteLine("       synthetic-set <data> <out folder> --images N [--seed S]");
         return 2;

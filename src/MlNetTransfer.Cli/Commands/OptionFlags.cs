@@ -34,6 +34,7 @@ internal static partial class OptionFlags
         ["ImageChecks.OnTruncated"] = "--on-truncated",
         ["Featurizer.BatchSize"] = "--batch-size",
         ["Featurizer.DecodeThreads"] = "--decode-threads",
+        ["Featurizer.ReducedJpegDecoding"] = "--reduced-jpeg-decoding",
         ["Featurizer.Device"] = "--device",
         ["Featurizer.UseCache"] = "--no-cache",
         ["Featurizer.Shards"] = "--features",

@@ -29,6 +29,10 @@ public abstract class RunSettings : ImageSettings
     [Description("Threads that read, decode and resize images while ONNX Runtime runs. Default: all cores.")]
     public int? DecodeThreads { get; init; }
 
+    [CommandOption("--reduced-jpeg-decoding")]
+    [Description("Decode JPEGs larger than the input at a reduced DCT scale (k/8) before the resize: faster featurization, but training pixels differ from the saved model's (features within the bound docs/benchmarks.md states). Default off: bit-identical.")]
+    public bool ReducedJpegDecoding { get; init; }
+
     [CommandOption("--device <DEVICE>")]
     [Description("Where ONNX Runtime runs the conv base (or its frozen part): cpu, or cuda (the tool built with -p:OnnxRuntimeGpu=true, CUDA 13 + cuDNN 9 on the machine; otherwise it runs on the CPU and says why). TorchSharp trains on the CPU.")]
     [DefaultValue("cpu")]
@@ -54,6 +58,7 @@ public abstract class RunSettings : ImageSettings
         {
             BatchSize = BatchSize,
             DecodeThreads = DecodeThreads,
+            ReducedJpegDecoding = ReducedJpegDecoding,
             Device = OptionFlags.Devices.Parse(Device),
             UseCache = !NoCache,
         },

@@ -16,6 +16,40 @@ internal sealed record ImageHeader(string Format, int Width, int Height, SKEncod
 /// <summary>A decoded image ready for ML.NET, or why there is none.</summary>
 internal sealed record DecodedImage(MLImage? Image, ImageHeader? Header, string? Rejection, string? Warning);
 
+/// <summary>A decoded image in the decoder's own bitmap (upright, 32-bit; the caller disposes it), or why there is none.</summary>
+internal sealed record DecodedBitmap(SKBitmap? Bitmap, ImageHeader? Header, string? Rejection, string? Warning);
+
+/// <summary>
+/// How large the decoded pixels must be. <see cref="Full"/>: the stored size (what ML.NET's <c>LoadImages</c> decodes).
+/// Otherwise a JPEG larger than needed is decoded at the smallest DCT scale k/8 (libjpeg-turbo's scaled IDCT, through
+/// <see cref="SKCodec.GetScaledDimensions"/>) whose upright size is still at least <see cref="MinWidth"/> x
+/// <see cref="MinHeight"/>, so the isotropic resize after it still shrinks (never enlarges) the picture. Other formats
+/// are always decoded whole.
+/// </summary>
+internal readonly record struct DecodeTarget(int MinWidth, int MinHeight)
+{
+    /// <summary>The stored size: no reduced decoding.</summary>
+    public static DecodeTarget Full => default;
+
+    public bool IsFull => MinWidth <= 0 || MinHeight <= 0;
+
+    /// <summary>The reduced size to decode at, or null for the stored size.</summary>
+    internal SKSizeI? ScaledSize(SKCodec codec, ImageHeader header)
+    {
+        if (IsFull || codec.EncodedFormat != SKEncodedImageFormat.Jpeg)
+            return null;
+        bool swap = header.Origin is SKEncodedOrigin.LeftTop or SKEncodedOrigin.RightTop or SKEncodedOrigin.RightBottom or SKEncodedOrigin.LeftBottom;
+        for (int k = 1; k < 8; k++)
+        {
+            var size = codec.GetScaledDimensions(k / 8f);
+            int uprightWidth = swap ? size.Height : size.Width, uprightHeight = swap ? size.Width : size.Height;
+            if (uprightWidth >= MinWidth && uprightHeight >= MinHeight)
+                return size.Width < header.Width || size.Height < header.Height ? size : null;
+        }
+        return null;
+    }
+}
+
 /// <summary>
 /// The one entry point that reads an image file for training and prediction. The header is read first (format, size,
 /// orientation) and limits are checked before any pixel is decoded, so a header that claims 30000x30000 costs nothing.
@@ -128,21 +162,47 @@ internal static class ImageDecoder
 
     private static DecodedImage Decode(IntPtr data, int length, ImageValidationOptions options)
     {
+        var decoded = DecodeBitmap(data, length, options, DecodeTarget.Full);
+        if (decoded.Bitmap is not { } bitmap)
+            return new DecodedImage(null, decoded.Header, decoded.Rejection, null);
+        using (bitmap)
+        {
+            var format = bitmap.ColorType == SKColorType.Bgra8888 ? MLPixelFormat.Bgra32 : MLPixelFormat.Rgba32;
+            return new DecodedImage(MLImage.CreateFromPixels(bitmap.Width, bitmap.Height, format, bitmap.GetPixelSpan()), decoded.Header, null, decoded.Warning);
+        }
+    }
+
+    /// <summary>
+    /// As <see cref="Decode(FileBytes, ImageValidationOptions)"/>, into the decoder's own bitmap (upright, 32-bit, no copy
+    /// into an <see cref="MLImage"/>): what the featurization pipeline resizes from. <paramref name="target"/> lets a large
+    /// JPEG be decoded at a reduced DCT scale (see <see cref="DecodeTarget"/>); <see cref="DecodeTarget.Full"/> gives
+    /// exactly the pixels of <see cref="Decode(FileBytes, ImageValidationOptions)"/>.
+    /// </summary>
+    public static DecodedBitmap DecodeBitmap(FileBytes bytes, ImageValidationOptions options, DecodeTarget target) =>
+        DecodeBitmap(bytes.Pointer, bytes.Length, options, target);
+
+    private static DecodedBitmap DecodeBitmap(IntPtr data, int length, ImageValidationOptions options, DecodeTarget target)
+    {
         if (Sniffed(data, length) is { } refused)
-            return new DecodedImage(null, null, refused, null);
+            return new DecodedBitmap(null, null, refused, null);
         // One codec over the bytes (in place, not copied) reads the header, checks it, then decodes.
         using var opened = CodecOver.Open(data, length);
         if (opened.Codec is not { } codec)
-            return new DecodedImage(null, null, $"corrupt image header ({Describe(opened.Result)})", null);
+            return new DecodedBitmap(null, null, $"corrupt image header ({Describe(opened.Result)})", null);
         var (header, rejection) = Check(codec, options);
         if (rejection is not null)
-            return new DecodedImage(null, header, rejection, null);
+            return new DecodedBitmap(null, header, rejection, null);
 
         // What SKBitmap.Decode (ML.NET's LoadImages) does: the codec's own info, premultiplied, no colour space.
         var info = codec.Info;
         if (info.AlphaType == SKAlphaType.Unpremul)
             info.AlphaType = SKAlphaType.Premul;
         info.ColorSpace = null;
+        if (target.ScaledSize(codec, header) is { } scaled)
+        {
+            info.Width = scaled.Width;
+            info.Height = scaled.Height;
+        }
         SKBitmap bitmap;
         try
         {
@@ -151,8 +211,9 @@ internal static class ImageDecoder
         catch (Exception e)
         {
             // SkiaSharp reports a failed pixel allocation with a plain Exception.
-            return new DecodedImage(null, header, $"cannot be decoded: no memory for {header!.Width}x{header.Height} pixels ({e.Message})", null);
+            return new DecodedBitmap(null, header, $"cannot be decoded: no memory for {header.Width}x{header.Height} pixels ({e.Message})", null);
         }
+        bool handedOver = false;
         try
         {
             var result = codec.GetPixels(info, bitmap.GetPixels());
@@ -161,30 +222,30 @@ internal static class ImageDecoder
             {
                 const string truncated = "truncated: the image data ends early (the rest of the picture would be blank)";
                 if (options.OnTruncated == TruncatedImagePolicy.Skip)
-                    return new DecodedImage(null, header, truncated + " (ImageChecks.OnTruncated = Warn uses it anyway)", null);
+                    return new DecodedBitmap(null, header, truncated + " (ImageChecks.OnTruncated = Warn uses it anyway)", null);
                 warning = truncated;
             }
             else if (result != SKCodecResult.Success)
             {
-                return new DecodedImage(null, header, $"corrupt image data ({Describe(result)})", null);
+                return new DecodedBitmap(null, header, $"corrupt image data ({Describe(result)})", null);
             }
 
             // ML.NET works on 32-bit pixels; gray, 16-bit and the like are converted as MLImage itself converts them.
             if (bitmap.ColorType != SKColorType.Bgra8888 && bitmap.ColorType != SKColorType.Rgba8888)
                 Replace(ref bitmap, bitmap.Copy(SKColorType.Bgra8888) ?? throw new InvalidOperationException("unsupported pixel format"));
-            if (header!.NeedsOrientation)
+            if (header.NeedsOrientation)
                 Replace(ref bitmap, Orient(bitmap, header.Origin));
-            var format = bitmap.ColorType == SKColorType.Bgra8888 ? MLPixelFormat.Bgra32 : MLPixelFormat.Rgba32;
-            var image = MLImage.CreateFromPixels(bitmap.Width, bitmap.Height, format, bitmap.GetPixelSpan());
-            return new DecodedImage(image, header, null, warning);
+            handedOver = true;
+            return new DecodedBitmap(bitmap, header, null, warning);
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or OutOfMemoryException)
         {
-            return new DecodedImage(null, header, $"cannot be decoded ({e.Message})", null);
+            return new DecodedBitmap(null, header, $"cannot be decoded ({e.Message})", null);
         }
         finally
         {
-            bitmap.Dispose();
+            if (!handedOver)
+                bitmap.Dispose();
         }
     }
 

@@ -26,7 +26,7 @@ internal sealed class ActivationPipeline : IDisposable
     private readonly ImageValidationOptions _checks;
     private readonly InferenceSession _session;
     private readonly ImagePixelsMaker _pixels;
-    private readonly Lazy<ImagePixelsMaker> _largePixels;
+    private readonly ImagePixelsMaker _largePixels;
     private readonly int _side;
     private readonly PixelBuffers _buffers = new();
     private readonly DecodeWorkers _decoders;
@@ -51,12 +51,10 @@ internal sealed class ActivationPipeline : IDisposable
             DeviceNote = opened.Note;
             _pixels = new ImagePixelsMaker(ml, spec);
             _side = PixelViews.SourceSide(Math.Max(spec.Width, spec.Height));
-            // Made on a decoder thread when the first crop is wanted: with a context of its own, since ML.NET's is not made
-            // for two pixel makers building engines at once.
-            _largePixels = new Lazy<ImagePixelsMaker>(() => new ImagePixelsMaker(new MLContext(1), spec with { Width = _side, Height = _side }),
-                LazyThreadSafetyMode.ExecutionAndPublication);
+            _largePixels = new ImagePixelsMaker(spec with { Width = _side, Height = _side });
+            CutKey = CutKeyOf(prefix, _options);
             Shape = RunBatch(new float[_pixels.Length], 1, out _);
-            Store = _options.UseCache ? new ActivationStore(_options.CacheFolder, prefix.Key, Shape) : null;
+            Store = _options.UseCache ? new ActivationStore(_options.CacheFolder, CutKey, Shape) : null;
             _decoders = new DecodeWorkers(Math.Max(1, _options.DecodeThreads ?? Environment.ProcessorCount), _options.LowPriorityDecode);
         }
         catch
@@ -69,6 +67,18 @@ internal sealed class ActivationPipeline : IDisposable
 
     /// <summary>The cut this pipeline runs.</summary>
     public GraphPrefix Prefix => _prefix;
+
+    /// <summary>
+    /// Everything that makes a view's values what they are, but the image and the view: the cut's key, and the decode
+    /// mode where it is not the exact one (the exact decode keeps the key it always had: its pixels are the same).
+    /// </summary>
+    public string CutKey { get; }
+
+    /// <summary>The cut key of <paramref name="prefix"/> run with <paramref name="options"/>.</summary>
+    internal static string CutKeyOf(GraphPrefix prefix, FeaturizerOptions options) =>
+        options.ReducedJpegDecoding
+            ? Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{prefix.Key}|decode:jpeg-dct-scaled")))
+            : prefix.Key;
 
     /// <summary>Shape of one view's values at the cut, e.g. [512] or [256, 14, 14].</summary>
     public int[] Shape { get; }
@@ -255,15 +265,43 @@ internal sealed class ActivationPipeline : IDisposable
             result.Rejection = ImageDecoder.ReadHeader(bytes, _checks).Rejection;
             return result;
         }
-        var decoded = ImageDecoder.Decode(bytes, _checks);
-        if (decoded.Image is null)
+        bool wantsCrops = missing.Any(v => plan.Views[v].Kind is not (ViewKind.Plain or ViewKind.Mirror));
+        bool wantsPlain = missing.Any(v => plan.Views[v].Kind is ViewKind.Plain or ViewKind.Mirror);
+        // Each kind of view is made from its own decode target, whatever else is wanted of the image, so a view's pixels
+        // never depend on which other views were missing from the store (with the exact decode both are the same decode).
+        var plainTarget = DecodeTargetFor(_spec.Width, _spec.Height);
+        var cropTarget = DecodeTargetFor(_side, _side);
+        DecodedBitmap? plainDecoded = null, cropDecoded = null;
+        try
         {
-            result.Rejection = decoded.Rejection ?? "cannot be decoded";
-            return result;
-        }
-        result.Warning = decoded.Warning;
-        using (decoded.Image)
-        {
+            var first = ImageDecoder.DecodeBitmap(bytes, _checks, wantsPlain ? plainTarget : cropTarget);
+            if (first.Bitmap is null)
+            {
+                result.Rejection = first.Rejection ?? "cannot be decoded";
+                return result;
+            }
+            result.Warning = first.Warning;
+            if (wantsPlain)
+                plainDecoded = first;
+            else
+                cropDecoded = first;
+            if (wantsPlain && wantsCrops)
+            {
+                if (cropTarget == plainTarget)
+                {
+                    cropDecoded = first;
+                }
+                else
+                {
+                    cropDecoded = ImageDecoder.DecodeBitmap(bytes, _checks, cropTarget);
+                    if (cropDecoded.Bitmap is null)
+                    {
+                        result.Rejection = cropDecoded.Rejection ?? "cannot be decoded";
+                        return result;
+                    }
+                }
+            }
+
             var pixels = new List<(int, float[])>(missing.Count);
             float[]? plain = null, large = null;
             try
@@ -278,7 +316,7 @@ internal sealed class ActivationPipeline : IDisposable
                             if (plain is null)
                             {
                                 plain = _buffers.Rent(_pixels.Length);
-                                _pixels.Make(decoded.Image, plain);
+                                _pixels.Make(plainDecoded!.Bitmap!, plain);
                             }
                             if (view.Kind == ViewKind.Plain)
                                 plain.AsSpan(0, _pixels.Length).CopyTo(target);
@@ -289,7 +327,7 @@ internal sealed class ActivationPipeline : IDisposable
                             if (large is null)
                             {
                                 large = _buffers.Rent(3 * _side * _side);
-                                _largePixels.Value.Make(decoded.Image, large);
+                                _largePixels.Make(cropDecoded!.Bitmap!, large);
                             }
                             PixelViews.RandomResizedCrop(large.AsSpan(0, 3 * _side * _side), _side, target, _spec.Width, _spec.Height,
                                 view.CropRandom(result.ContentHash), view.Flip);
@@ -305,8 +343,18 @@ internal sealed class ActivationPipeline : IDisposable
             }
             result.Pixels = pixels;
         }
+        finally
+        {
+            plainDecoded?.Bitmap?.Dispose();
+            if (!ReferenceEquals(cropDecoded, plainDecoded))
+                cropDecoded?.Bitmap?.Dispose();
+        }
         return result;
     }
+
+    /// <summary>The decode target for pixels of <paramref name="width"/> x <paramref name="height"/>: the stored size unless <see cref="FeaturizerOptions.ReducedJpegDecoding"/>.</summary>
+    private DecodeTarget DecodeTargetFor(int width, int height) =>
+        _options.ReducedJpegDecoding ? new DecodeTarget(width, height) : DecodeTarget.Full;
 
     /// <summary>The cut on <paramref name="count"/> views' pixels ([count,3,H,W] at the start of the buffer), with no store: what the fine-tuning benchmark compares with.</summary>
     public float[] RunPrefix(float[] pixels, int count)
@@ -337,8 +385,7 @@ internal sealed class ActivationPipeline : IDisposable
         _decoders.Dispose();
         _session.Dispose();
         _pixels.Dispose();
-        if (_largePixels.IsValueCreated)
-            _largePixels.Value.Dispose();
+        _largePixels.Dispose();
     }
 
     /// <summary>Pixel arrays handed from the decoders to the batch and back, by length; as many exist as were ever in flight at once.</summary>

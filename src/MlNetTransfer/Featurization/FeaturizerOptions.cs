@@ -9,6 +9,15 @@ public sealed record FeaturizerOptions
     /// <summary>Threads that read, decode and resize images while ONNX Runtime runs; null = all cores.</summary>
     public int? DecodeThreads { get; init; }
 
+    /// <summary>
+    /// Decode JPEGs larger than the graph's input at a reduced DCT scale (k/8, libjpeg-turbo's scaled IDCT), the
+    /// smallest that still keeps the picture at least as large as the input, before the usual resize. Faster, but the
+    /// training pixels are then no longer those the saved model's stock ML.NET chain makes at prediction (it decodes
+    /// whole): the features differ by a measured, tested bound (docs/benchmarks.md). Cached views are kept apart from
+    /// the exact decode's. Default false: training and served features are bit-identical.
+    /// </summary>
+    public bool ReducedJpegDecoding { get; init; }
+
     /// <summary>Decoders run at a lower OS priority than ONNX Runtime (Linux; elsewhere no effect). Default true.</summary>
     public bool LowPriorityDecode { get; init; } = true;
 

@@ -1,31 +1,31 @@
-using Microsoft.ML;
 using Microsoft.ML.Data;
-using Microsoft.ML.Transforms.Image;
 using MlNetTransfer.Backbones;
+using SkiaSharp;
 
 namespace MlNetTransfer.Featurization;
 
 /// <summary>
-/// Decoded image -> the graph's input pixels (planar RGB 0..255 at the input size) with ML.NET's own resize and
-/// pixel-extraction transforms, so training features and the saved model see exactly the same pixels. One
-/// PredictionEngine per thread (engines are not thread-safe), so several images are made at once.
+/// Decoded image -> the graph's input pixels (planar RGB 0..255 at the input size), bit for bit what ML.NET's
+/// <c>ResizeImages(IsoCrop, Center)</c> + <c>ExtractPixels</c> (<see cref="ImagePixelsPipeline"/>, the saved model's
+/// chain) make of the same image, so training features and the saved model see exactly the same pixels. It makes the
+/// same Skia calls ML.NET 5.0's <c>MLImage.CloneWithResizing</c> makes (the same float arithmetic for the target
+/// rectangle, a new opaque bitmap, one <c>DrawBitmap</c> with high filter quality), then reads the channels as
+/// <c>ExtractPixels</c> does, without a PredictionEngine, its row objects or a copy of the decoded image into an
+/// <see cref="MLImage"/>. Thread-safe: nothing is shared between calls. The tests hold it to the ML.NET chain.
 /// </summary>
 internal sealed class ImagePixelsMaker : IDisposable
 {
-    private readonly MLContext _ml;
-    private readonly ITransformer _pixels;
-    private readonly ThreadLocal<PredictionEngine<ImageRow, PixelsRow>> _engines;
-    // Reused per thread: Predict(row, ref output) refills the same 600 KB array instead of a new one per image.
-    private readonly ThreadLocal<PixelsRow> _outputs = new(() => new PixelsRow());
-    private readonly Lock _create = new();
-
-    public ImagePixelsMaker(MLContext ml, PreprocessingSpec spec)
+    public ImagePixelsMaker(PreprocessingSpec spec)
     {
-        _ml = ml;
         Width = spec.Width;
         Height = spec.Height;
-        _pixels = ImagePixelsPipeline.FromImages(ml.Transforms, spec).Fit(DecodedImages.Empty(ml));
-        _engines = new ThreadLocal<PredictionEngine<ImageRow, PixelsRow>>(CreateEngine, trackAllValues: true);
+    }
+
+    /// <summary>As <see cref="ImagePixelsMaker(PreprocessingSpec)"/>; the context is not needed (kept for the callers that have one).</summary>
+    public ImagePixelsMaker(Microsoft.ML.MLContext ml, PreprocessingSpec spec)
+        : this(spec)
+    {
+        ArgumentNullException.ThrowIfNull(ml);
     }
 
     public int Width { get; }
@@ -35,21 +35,110 @@ internal sealed class ImagePixelsMaker : IDisposable
     public int Length => 3 * Width * Height;
 
     /// <summary>The pixels of a decoded image, written into <paramref name="target"/> (at least <see cref="Length"/> long).</summary>
-    public void Make(MLImage image, Span<float> target)
+    public unsafe void Make(MLImage image, Span<float> target)
     {
-        var output = _outputs.Value!;
-        _engines.Value!.Predict(new ImageRow { Image = image }, ref output);
-        output.Pixels.AsSpan(0, Length).CopyTo(target);
+        var pixels = image.Pixels;
+        var colorType = image.PixelFormat == MLPixelFormat.Bgra32 ? SKColorType.Bgra8888 : SKColorType.Rgba8888;
+        // The image's own pixels, seen as a bitmap (not copied); an MLImage made from pixels is premultiplied.
+        fixed (byte* data = pixels)
+        {
+            using var bitmap = new SKBitmap();
+            if (!bitmap.InstallPixels(new SKImageInfo(image.Width, image.Height, colorType, SKAlphaType.Premul), (IntPtr)data, 4 * image.Width))
+                throw new InvalidOperationException("the image's pixels cannot be read");
+            Make(bitmap, target);
+        }
+    }
+
+    /// <summary>The pixels of a decoded bitmap (32-bit, upright: <c>ImageDecoder.DecodeBitmap</c>), into <paramref name="target"/>.</summary>
+    public void Make(SKBitmap image, Span<float> target)
+    {
+        if (image.ColorType != SKColorType.Bgra8888 && image.ColorType != SKColorType.Rgba8888)
+            throw new ArgumentException($"a 32-bit bitmap is needed, not {image.ColorType}", nameof(image));
+        // ResizeImages hands the image on as it is when it already has the size.
+        if (image.Width == Width && image.Height == Height)
+        {
+            Extract(image, target);
+            return;
+        }
+        using var resized = Resize(image);
+        Extract(resized, target);
+    }
+
+    /// <summary>ML.NET 5.0's <c>MLImage.ResizeWithCrop</c> for the central anchor, call for call.</summary>
+    private SKBitmap Resize(SKBitmap image)
+    {
+        int width = Width, height = Height;
+        float widthAspect = (float)width / image.Width;
+        float heightAspect = (float)height / image.Height;
+        int destX = 0;
+        int destY = 0;
+        float aspect;
+        if (heightAspect < widthAspect)
+        {
+            aspect = widthAspect;
+            destY = (int)((height - (image.Height * aspect)) / 2);
+        }
+        else
+        {
+            aspect = heightAspect;
+            destX = (int)((width - (image.Width * aspect)) / 2);
+        }
+        int destWidth = (int)(image.Width * aspect);
+        int destHeight = (int)(image.Height * aspect);
+
+        var dst = new SKBitmap(width, height, isOpaque: true);
+        try
+        {
+            var srcRect = new SKRect(0, 0, image.Width, image.Height);
+            var destRect = new SKRect(destX, destY, destX + destWidth, destY + destHeight);
+            using var canvas = new SKCanvas(dst);
+            using var paint = new SKPaint { FilterQuality = SKFilterQuality.High };
+            canvas.DrawBitmap(image, srcRect, destRect, paint);
+            return dst;
+        }
+        catch
+        {
+            dst.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary><c>ExtractPixels</c> with its defaults: planar R, G, B planes, the byte values as floats (no offset or scale).</summary>
+    private void Extract(SKBitmap image, Span<float> target)
+    {
+        int plane = Width * Height;
+        if (target.Length < 3 * plane)
+            throw new ArgumentException($"the target holds {target.Length} floats, {3 * plane} are needed", nameof(target));
+        if (image.RowBytes != 4 * Width)
+            throw new InvalidOperationException($"unexpected row length {image.RowBytes} for {Width} pixels");
+        ReadOnlySpan<byte> pixels = image.GetPixelSpan();
+        // Byte order of a pixel: BGRA or RGBA (alpha is not extracted).
+        (int red, int blue) = image.ColorType == SKColorType.Bgra8888 ? (2, 0) : (0, 2);
+        var r = target[..plane];
+        var g = target.Slice(plane, plane);
+        var b = target.Slice(2 * plane, plane);
+        for (int i = 0, ix = 0; i < plane; i++, ix += 4)
+        {
+            r[i] = pixels[ix + red];
+            g[i] = pixels[ix + 1];
+            b[i] = pixels[ix + blue];
+        }
     }
 
     /// <summary>Reads, checks and decodes a file, then writes its pixels; false when the file is rejected.</summary>
     public bool TryMake(string path, Data.ImageValidationOptions validation, Span<float> target)
     {
-        using var image = Data.ImageDecoder.Decode(path, validation).Image;
-        if (image is null)
+        var (bytes, _) = Data.ImageDecoder.ReadFile(path, validation);
+        if (bytes is null)
             return false;
-        Make(image, target);
-        return true;
+        using (bytes)
+        {
+            using var image = Data.ImageDecoder.DecodeBitmap(bytes, validation, Data.DecodeTarget.Full).Bitmap;
+            if (image is null)
+                return false;
+            Make(image, target);
+            return true;
+        }
     }
 
     /// <summary>Planar [3, H, W] pixels flipped left-right (the mirror view used for training).</summary>
@@ -62,34 +151,7 @@ internal sealed class ImagePixelsMaker : IDisposable
         }
     }
 
-    private PredictionEngine<ImageRow, PixelsRow> CreateEngine()
-    {
-        // MLContext is not documented as thread-safe: engines are made one at a time.
-        lock (_create)
-        {
-            var schema = SchemaDefinition.Create(typeof(PixelsRow));
-            return _ml.Model.CreatePredictionEngine<ImageRow, PixelsRow>(_pixels, ignoreMissingColumns: true, outputSchemaDefinition: schema);
-        }
-    }
-
     public void Dispose()
     {
-        foreach (var engine in _engines.Values)
-            engine.Dispose();
-        _engines.Dispose();
-        _outputs.Dispose();
-    }
-
-    private sealed class ImageRow
-    {
-        // The size is a placeholder ML.NET needs to register the column; ResizeImages takes any size.
-        [ImageType(1, 1)]
-        public MLImage? Image { get; set; }
-    }
-
-    private sealed class PixelsRow
-    {
-        [ColumnName(ImagePixelsPipeline.PixelsColumn)]
-        public float[] Pixels { get; set; } = [];
     }
 }

@@ -273,7 +273,7 @@ public sealed class ImageClassifierTrainer(ImageClassifierTrainerOptions? option
                 i.Views.Select((v, k) => (plan.Views[k].Key, v)).ToList())));
         new FeatureShard
         {
-            CutKey = run.Prefix.Key,
+            CutKey = run.Pipeline.CutKey,
             ConvBase = graph.Preset.Name,
             Tensor = run.Prefix.Tensor,
             Shape = train.Shape,

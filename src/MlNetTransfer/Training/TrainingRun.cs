@@ -165,7 +165,7 @@ internal sealed class TrainingRun : IDisposable
     {
         var text = new StringBuilder()
             .Append(job.Seed).Append('|').Append(job.Threads).Append('|').Append(job.Recipe).Append('|').Append(job.Head).Append('|').Append(job.TrainSuffix)
-            .Append('|').Append(Prefix.Key).Append('|').Append(job.Boundary).Append('|').Append(job.FeatureLength)
+            .Append('|').Append(Pipeline.CutKey).Append('|').Append(job.Boundary).Append('|').Append(job.FeatureLength)
             .Append('|').AppendJoin(",", job.Classes).Append('|').AppendJoin(",", TrainPlan.Views.Select(v => v.Key))
             .Append('|').Append(job.WarmStart is null ? "cold" : WeightsHash(job.WarmStart)).Append('|').Append(job.KeepEpoch).Append('|').Append(job.KeepHeadEpoch)
             .Append('|').AppendJoin(";", job.Train.Images.Select(i => $"{i.ContentHash}:{i.Image.Label}:{i.Views.Count}"))
