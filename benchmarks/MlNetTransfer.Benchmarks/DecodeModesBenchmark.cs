@@ -172,7 +172,7 @@ internal static class DecodeModesBenchmark
         int worst = 0;
         for (int i = 0; i < exact.Count; i++)
         {
-            var (cos, rel) = FeatureDifference(exact[i], reduced[i]);
+            var (cos, rel) = Tests.Fixtures.FeatureDifference.Of(exact[i], reduced[i]);
             if (cosines.Count > 0 && cos < cosines.Min())
                 worst = i;
             cosines.Add(cos);
@@ -183,20 +183,6 @@ internal static class DecodeModesBenchmark
         cosines.Sort();
         Console.WriteLine(FormattableString.Invariant(
             $"feature difference {Path.GetFileName(set)} ({exact.Count} images, {changed} changed): cosine min {cosines[0]:F5}, 1st percentile {cosines[cosines.Count / 100]:F5}, median {cosines[cosines.Count / 2]:F5}, mean {cosines.Average():F5}; max relative L2 {maxRelative:F4}"));
-    }
-
-    /// <summary>Cosine and relative L2 (|a - b| / |a|) of two feature vectors.</summary>
-    public static (double Cosine, double RelativeL2) FeatureDifference(float[] a, float[] b)
-    {
-        double dot = 0, aa = 0, bb = 0, dd = 0;
-        for (int j = 0; j < a.Length; j++)
-        {
-            dot += (double)a[j] * b[j];
-            aa += (double)a[j] * a[j];
-            bb += (double)b[j] * b[j];
-            dd += ((double)a[j] - b[j]) * ((double)a[j] - b[j]);
-        }
-        return (dot / Math.Sqrt(aa * bb), Math.Sqrt(dd / aa));
     }
 
     private sealed class ImageRow

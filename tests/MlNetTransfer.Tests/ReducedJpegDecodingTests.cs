@@ -33,19 +33,6 @@ public class ReducedJpegDecodingTests
         return pipeline.Run(images, plan ?? ViewPlan.PlainOnly, "featurize");
     }
 
-    private static (double Cosine, double RelativeL2) Difference(float[] exact, float[] reduced)
-    {
-        double dot = 0, ee = 0, rr = 0, dd = 0;
-        for (int j = 0; j < exact.Length; j++)
-        {
-            dot += (double)exact[j] * reduced[j];
-            ee += (double)exact[j] * exact[j];
-            rr += (double)reduced[j] * reduced[j];
-            dd += ((double)exact[j] - reduced[j]) * ((double)exact[j] - reduced[j]);
-        }
-        return (dot / Math.Sqrt(ee * rr), Math.Sqrt(dd / ee));
-    }
-
     /// <summary>Asserts the bound on every image; returns how many were decoded otherwise (features not identical).</summary>
     private static int AssertWithinBound(IReadOnlyList<LabeledImage> images)
     {
@@ -56,7 +43,7 @@ public class ReducedJpegDecodingTests
         int changed = 0;
         for (int i = 0; i < exact.Count; i++)
         {
-            var (cosine, relative) = Difference(exact[i].Plain, reduced[i].Plain);
+            var (cosine, relative) = FeatureDifference.Of(exact[i].Plain, reduced[i].Plain);
             Assert.True(cosine >= MinCosine, $"{exact[i].Image.Path}: cosine {cosine:F4} below the bound {MinCosine}");
             Assert.True(relative <= MaxRelativeL2, $"{exact[i].Image.Path}: relative L2 {relative:F4} above the bound {MaxRelativeL2}");
             if (!exact[i].Plain.AsSpan().SequenceEqual(reduced[i].Plain))
