@@ -196,7 +196,7 @@ public static class FeaturizeBenchmark
     /// <summary>What preparing one image costs on one thread, step by step (what the featurizer adds to ORT's work).</summary>
     private static void DecodeCost(MLContext ml, PreprocessingSpec spec, IReadOnlyList<LabeledImage> images)
     {
-        using var maker = new ImagePixelsMaker(ml, spec);
+        using var maker = new ImagePixelsMaker(spec);
         var validation = new ImageValidationOptions();
         double read = 0, hash = 0, decode = 0, pixels = 0;
         var buffer = new float[maker.Length];
@@ -223,7 +223,7 @@ public static class FeaturizeBenchmark
 
     private static List<float[]> MakePixels(MLContext ml, PreprocessingSpec spec, IReadOnlyList<LabeledImage> images)
     {
-        using var maker = new ImagePixelsMaker(ml, spec);
+        using var maker = new ImagePixelsMaker(spec);
         return images.Select(i =>
         {
             var pixels = new float[maker.Length];

@@ -22,7 +22,7 @@ public static class Int8ProfileBenchmark
         var int8 = Int8ConvBase.GetOrBuild(graph, dataset.Train, seed: 1);
         var spec = graph.Preset.Preprocessing;
         var ml = new MLContext(1);
-        using var maker = new ImagePixelsMaker(ml, spec);
+        using var maker = new ImagePixelsMaker(spec);
         const int batch = 16, batches = 6;
         var pixels = new float[batch * maker.Length];
         var images = dataset.Train.Take(batch).ToList();

@@ -49,7 +49,7 @@ internal sealed class ActivationPipeline : IDisposable
         try
         {
             DeviceNote = opened.Note;
-            _pixels = new ImagePixelsMaker(ml, spec);
+            _pixels = new ImagePixelsMaker(spec);
             _side = PixelViews.SourceSide(Math.Max(spec.Width, spec.Height));
             _largePixels = new ImagePixelsMaker(spec with { Width = _side, Height = _side });
             CutKey = CutKeyOf(prefix, _options);

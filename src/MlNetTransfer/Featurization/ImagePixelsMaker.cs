@@ -21,13 +21,6 @@ internal sealed class ImagePixelsMaker : IDisposable
         Height = spec.Height;
     }
 
-    /// <summary>As <see cref="ImagePixelsMaker(PreprocessingSpec)"/>; the context is not needed (kept for the callers that have one).</summary>
-    public ImagePixelsMaker(Microsoft.ML.MLContext ml, PreprocessingSpec spec)
-        : this(spec)
-    {
-        ArgumentNullException.ThrowIfNull(ml);
-    }
-
     public int Width { get; }
     public int Height { get; }
 

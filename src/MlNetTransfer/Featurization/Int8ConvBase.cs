@@ -63,7 +63,7 @@ internal static class Int8ConvBase
         progress?.Report(new StageStarted("quantize", $"Making the int8 conv base (calibrating on {chosen.Count} training images)", 0));
         var spec = fp32.Preset.Preprocessing;
         var ml = new MLContext(seed);
-        using var pixels = new ImagePixelsMaker(ml, spec);
+        using var pixels = new ImagePixelsMaker(spec);
         var model = Int8Quantizer.Quantize(OnnxGraph.Load(fp32.Path), Batches(chosen, pixels, validation), spec.Height, spec.Width, options, out var report);
         OnnxGraph.Save(model, path);
         var sha = VerifiedArtefact.Sha256(path);

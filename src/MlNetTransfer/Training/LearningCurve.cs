@@ -174,7 +174,7 @@ internal sealed class LearningCurve(ImageClassifierTrainerOptions options, Learn
     /// <summary>Each image's pixels for the from-scratch CNN, made once (ML.NET's own resize and extraction, as training's).</summary>
     private sealed class ScratchPixels(ImageClassifierTrainerOptions options, int side) : IDisposable
     {
-        private readonly ImagePixelsMaker _maker = new(new MLContext(options.Seed), options.ConvBase.Preprocessing with { Width = side, Height = side });
+        private readonly ImagePixelsMaker _maker = new(options.ConvBase.Preprocessing with { Width = side, Height = side });
         private readonly Dictionary<string, float[]?> _pixels = new(StringComparer.Ordinal);
 
         public float[]? Of(string path)
