@@ -77,10 +77,12 @@ internal static class ViewTensors
         suffix?.eval();
         head.eval();
         using var _ = no_grad();
-        using var scope = NewDisposeScope();
         var rows = new List<float[]>();
         foreach (var x in PlainBatches(set))
         {
+            // A scope a batch: one for the whole pass would hold every batch's tensors (12 MB each at stage4) to its end.
+            using var scope = NewDisposeScope();
+            using var input = x;
             var features = suffix is null ? x.reshape(x.shape[0], -1) : suffix.forward(x);
             var p = nn.functional.softmax(head.forward(features), 1).contiguous();
             var flat = p.data<float>().ToArray();
@@ -98,10 +100,11 @@ internal static class ViewTensors
             return set.Images.Select(i => i.Plain).ToArray();
         suffix.eval();
         using var _ = no_grad();
-        using var scope = NewDisposeScope();
         var rows = new List<float[]>();
         foreach (var x in PlainBatches(set))
         {
+            using var scope = NewDisposeScope();
+            using var input = x;
             var f = suffix.forward(x).reshape(x.shape[0], -1).contiguous();
             var flat = f.data<float>().ToArray();
             int k = (int)f.shape[1];
