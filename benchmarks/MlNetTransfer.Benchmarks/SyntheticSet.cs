@@ -32,7 +32,8 @@ public static class SyntheticSet
         int failed = 0;
         Parallel.ForEach(jobs, job =>
         {
-            if (!Write(job.Image.Path, job.Target, new Random(HashCode.Combine(seed, job.Index))))
+            // Not HashCode.Combine: it is seeded anew in every process, and the same seed must give the same files.
+            if (!Write(job.Image.Path, job.Target, new Random(unchecked(seed * 1_000_003 + job.Index))))
                 Interlocked.Increment(ref failed);
         });
         Console.WriteLine($"wrote {jobs.Count - failed} images to {output}: {trainImages} training ({dataset.Train.Count} photos of {source} in turn), {dataset.Validation.Count} validation; seed {seed}"
